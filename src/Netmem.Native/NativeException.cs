@@ -1,0 +1,27 @@
+namespace Netmem.Native;
+
+/// <summary>
+/// A libc call failed. Carries the name of the call and the errno it set, so a log line says
+/// exactly which system call refused and why.
+/// </summary>
+public sealed class NativeException : Exception
+{
+    public NativeException(string call, int errno)
+        : base($"{call} failed: errno {errno} ({Errno.Name(errno)}): {Errno.Describe(errno)}")
+    {
+        Call = call;
+        ErrorNumber = errno;
+    }
+
+    public NativeException() : this("unknown", 0) { }
+
+    public NativeException(string message) : base(message) { Call = "unknown"; }
+
+    public NativeException(string message, Exception inner) : base(message, inner) { Call = "unknown"; }
+
+    /// <summary>The libc function that failed, e.g. <c>mmap</c>.</summary>
+    public string Call { get; } = "unknown";
+
+    /// <summary>The errno value the call reported.</summary>
+    public int ErrorNumber { get; }
+}
