@@ -1,0 +1,9 @@
+using BenchmarkDotNet.Running;
+
+namespace Netmem.Benchmarks;
+
+/// <summary>Entry point: <c>dotnet run -c Release --project bench/Netmem.Benchmarks -- --filter '*'</c>.</summary>
+public static class Program
+{
+    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+}
