@@ -1,0 +1,28 @@
+using Netmem.Providers;
+
+namespace Netmem.Net;
+
+/// <summary>
+/// One receive queue of a device: its index, the memory provider installed on it (the kernel's
+/// <c>mp_params</c>) and its NAPI consumer.
+/// </summary>
+public sealed class RxQueue
+{
+    public RxQueue(int index, NapiContext? napi = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        Index = index;
+        Napi = napi ?? new NapiContext("rxq" + index.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>Queue index on its device.</summary>
+    public int Index { get; }
+
+    /// <summary>The NAPI context that polls this queue.</summary>
+    public NapiContext Napi { get; }
+
+    /// <summary>The provider bound to this queue, or null for system pages.</summary>
+    public IMemoryProvider? MemoryProvider { get; internal set; }
+
+    public override string ToString() => $"rxq{Index}";
+}
