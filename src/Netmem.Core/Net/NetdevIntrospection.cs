@@ -1,0 +1,87 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Netmem.Net;
+
+/// <summary>One page pool as the netdev netlink family's page-pool-get reports it.</summary>
+public sealed record PagePoolInfo(
+    int Id,
+    string Name,
+    int Ifindex,
+    int Queue,
+    int NapiId,
+    long Inflight,
+    long InflightMem,
+    DateTimeOffset? DetachTime,
+    int? DmabufId,
+    bool Shared,
+    int Order);
+
+/// <summary>One page pool's counters, as page-pool-stats-get reports them.</summary>
+public sealed record PagePoolStatsInfo(int Id, string Name, int Ifindex, int Queue, PagePoolStats Stats);
+
+/// <summary>
+/// Introspection mirroring the kernel's netdev netlink family: page pools, queues and per-pool
+/// stats, as records and as JSON. Reads live state; takes no locks on hot paths.
+/// </summary>
+public static partial class NetdevIntrospection
+{
+    /// <summary>Every pool alive or lingering after destroy.</summary>
+    public static IReadOnlyList<PagePoolInfo> PagePools()
+    {
+        List<PagePoolInfo> list = [];
+        foreach (PagePool p in PagePool.All)
+        {
+            long inflight = p.Inflight;
+            list.Add(new PagePoolInfo(
+                p.Id,
+                p.Name,
+                p.Params.Ifindex,
+                p.Params.Queue?.Index ?? -1,
+                p.Params.Napi?.Id ?? 0,
+                inflight,
+                inflight * p.NetmemSize,
+                p.DetachedAt,
+                DmabufIdOf(p),
+                p.IsShared,
+                p.Order));
+        }
+
+        return list;
+    }
+
+    /// <summary>Counters of every pool.</summary>
+    public static IReadOnlyList<PagePoolStatsInfo> PagePoolStats()
+    {
+        List<PagePoolStatsInfo> list = [];
+        foreach (PagePool p in PagePool.All)
+        {
+            list.Add(new PagePoolStatsInfo(p.Id, p.Name, p.Params.Ifindex, p.Params.Queue?.Index ?? -1, p.GetStats()));
+        }
+
+        return list;
+    }
+
+    /// <summary>The dmabuf binding id a pool's provider serves, or null for system pages.</summary>
+    public static int? DmabufIdOf(PagePool pool) => pool.MemoryProvider is IDmabufIdentified d ? d.DmabufId : null;
+
+    /// <summary>Page pools as JSON (page-pool-get dump).</summary>
+    public static string PagePoolsJson() => JsonSerializer.Serialize(PagePools(), IntrospectionJsonContext.Default.IReadOnlyListPagePoolInfo);
+
+    /// <summary>Per-pool stats as JSON (page-pool-stats-get dump).</summary>
+    public static string PagePoolStatsJson() => JsonSerializer.Serialize(PagePoolStats(), IntrospectionJsonContext.Default.IReadOnlyListPagePoolStatsInfo);
+}
+
+/// <summary>A provider that serves a dmabuf binding, so introspection can report its id.</summary>
+public interface IDmabufIdentified
+{
+    /// <summary>The binding id (netlink's dmabuf id).</summary>
+    int DmabufId { get; }
+}
+
+[JsonSourceGenerationOptions(WriteIndented = false, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(IReadOnlyList<PagePoolInfo>))]
+[JsonSerializable(typeof(IReadOnlyList<PagePoolStatsInfo>))]
+internal sealed partial class IntrospectionJsonContext : JsonSerializerContext
+{
+}
