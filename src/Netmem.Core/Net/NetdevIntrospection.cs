@@ -17,6 +17,12 @@ public sealed record PagePoolInfo(
     bool Shared,
     int Order);
 
+/// <summary>One rx queue, as queue-get reports it.</summary>
+public sealed record QueueInfo(int Ifindex, string Device, int Id, string Type, int NapiId, int? DmabufId);
+
+/// <summary>One device, as dev-get reports it.</summary>
+public sealed record DeviceInfo(int Ifindex, string Name, bool Up, int RxQueues, string TcpDataSplit, int HdsThreshold, int XdpPrograms, bool QueueManagement);
+
 /// <summary>One page pool's counters, as page-pool-stats-get reports them.</summary>
 public sealed record PagePoolStatsInfo(int Id, string Name, int Ifindex, int Queue, PagePoolStats Stats);
 
@@ -62,6 +68,39 @@ public static partial class NetdevIntrospection
         return list;
     }
 
+    /// <summary>Every rx queue of every registered device.</summary>
+    public static IReadOnlyList<QueueInfo> Queues()
+    {
+        List<QueueInfo> list = [];
+        foreach (NetDevice dev in NetDevice.All)
+        {
+            foreach (RxQueue q in dev.RxQueues)
+            {
+                list.Add(new QueueInfo(dev.Ifindex, dev.Name, q.Index, "rx", q.Napi.Id, (q.MemoryProvider as IDmabufIdentified)?.DmabufId));
+            }
+        }
+
+        return list;
+    }
+
+    /// <summary>Every registered device.</summary>
+    public static IReadOnlyList<DeviceInfo> Devices()
+    {
+        List<DeviceInfo> list = [];
+        foreach (NetDevice d in NetDevice.All)
+        {
+            list.Add(new DeviceInfo(d.Ifindex, d.Name, d.IsUp, d.RxQueues.Count, d.TcpDataSplit.ToString().ToLowerInvariant(), d.HdsThreshold, d.XdpProgramCount, d.QueueOps is not null));
+        }
+
+        return list;
+    }
+
+    /// <summary>Queues as JSON (queue-get dump).</summary>
+    public static string QueuesJson() => JsonSerializer.Serialize(Queues(), IntrospectionJsonContext.Default.IReadOnlyListQueueInfo);
+
+    /// <summary>Devices as JSON (dev-get dump).</summary>
+    public static string DevicesJson() => JsonSerializer.Serialize(Devices(), IntrospectionJsonContext.Default.IReadOnlyListDeviceInfo);
+
     /// <summary>The dmabuf binding id a pool's provider serves, or null for system pages.</summary>
     public static int? DmabufIdOf(PagePool pool) => pool.MemoryProvider is IDmabufIdentified d ? d.DmabufId : null;
 
@@ -82,6 +121,8 @@ public interface IDmabufIdentified
 [JsonSourceGenerationOptions(WriteIndented = false, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(IReadOnlyList<PagePoolInfo>))]
 [JsonSerializable(typeof(IReadOnlyList<PagePoolStatsInfo>))]
+[JsonSerializable(typeof(IReadOnlyList<QueueInfo>))]
+[JsonSerializable(typeof(IReadOnlyList<DeviceInfo>))]
 internal sealed partial class IntrospectionJsonContext : JsonSerializerContext
 {
 }

@@ -21,8 +21,11 @@ public sealed class RxQueue
     /// <summary>The NAPI context that polls this queue.</summary>
     public NapiContext Napi { get; }
 
+    /// <summary>The device this queue belongs to, or null for a stand-alone queue.</summary>
+    public NetDevice? Device { get; internal set; }
+
     /// <summary>The provider bound to this queue, or null for system pages.</summary>
     public IMemoryProvider? MemoryProvider { get; internal set; }
 
-    public override string ToString() => $"rxq{Index}";
+    public override string ToString() => Device is null ? $"rxq{Index}" : $"{Device.Name}/rxq{Index}";
 }
