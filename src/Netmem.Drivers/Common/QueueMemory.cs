@@ -1,0 +1,143 @@
+using Netmem.Net;
+
+namespace Netmem.Drivers.Common;
+
+/// <summary>
+/// One rx queue's memory, what <see cref="IQueueManagementOps.MemAlloc"/> creates: a header pool
+/// (readable system pages, without <see cref="PagePoolFlags.AllowUnreadableNetmem"/>), a payload
+/// pool (with the flag, so it takes the queue's provider) and an rx descriptor ring filled from
+/// the payload pool in bulk. After the poll loop adopts it, only that loop touches it.
+/// </summary>
+public sealed class QueueMemory
+{
+    private readonly NetmemRef[] _ring;
+    private int _head;
+    private int _count;
+
+    private QueueMemory(PagePool header, PagePool payload, int ringSize, bool headerDataSplit)
+    {
+        HeaderPool = header;
+        PayloadPool = payload;
+        HeaderDataSplit = headerDataSplit;
+        _ring = new NetmemRef[ringSize];
+    }
+
+    public PagePool HeaderPool { get; }
+
+    public PagePool PayloadPool { get; }
+
+    /// <summary>Header-data split as configured when this memory was allocated.</summary>
+    public bool HeaderDataSplit { get; }
+
+    /// <summary>Rx descriptors posted.</summary>
+    public int Posted => _count;
+
+    /// <summary>
+    /// Allocates a queue's memory. <paramref name="payloadAllowsUnreadable"/> false is a driver
+    /// that cannot take unreadable memory: binding a provider then fails the core's page-pool check.
+    /// </summary>
+    public static QueueMemory Allocate(NetDevice device, int queueIndex, int ringSize, int poolSize, bool payloadAllowsUnreadable, int maxFrame, PageArena? arena)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        RxQueue rxq = device.RxQueues[queueIndex];
+        bool hds = device.TcpDataSplit == TcpDataSplit.Enabled;
+
+        // Without header-data split the whole frame lands in one header-pool buffer.
+        int headerOrder = 0;
+        while (!hds && (4096 << headerOrder) < maxFrame && headerOrder < PageArena.MaxOrder)
+        {
+            headerOrder++;
+        }
+
+        string prefix = $"{device.Name}-q{queueIndex}";
+        var header = new PagePool(new PagePoolParams
+        {
+            Name = prefix + "-hdr",
+            Napi = rxq.Napi,
+            Queue = rxq,
+            Ifindex = device.Ifindex,
+            Order = headerOrder,
+            PoolSize = poolSize,
+            Flags = PagePoolFlags.DmaMap,
+            Arena = arena,
+        });
+        PagePool payload;
+        try
+        {
+            payload = new PagePool(new PagePoolParams
+            {
+                Name = prefix + "-payload",
+                Napi = rxq.Napi,
+                Queue = rxq,
+                Ifindex = device.Ifindex,
+                PoolSize = poolSize,
+                Flags = PagePoolFlags.DmaMap | (payloadAllowsUnreadable ? PagePoolFlags.AllowUnreadableNetmem : PagePoolFlags.None),
+                Arena = arena,
+            });
+        }
+        catch
+        {
+            header.Dispose();
+            throw;
+        }
+
+        var mem = new QueueMemory(header, payload, ringSize, hds);
+        mem.Refill();
+        return mem;
+    }
+
+    /// <summary>Takes the next posted rx descriptor, refilling the ring when it runs low. Null when memory is exhausted.</summary>
+    public NetmemRef TakeRxDescriptor()
+    {
+        if (_count == 0)
+        {
+            Refill();
+            if (_count == 0)
+            {
+                return NetmemRef.Null;
+            }
+        }
+
+        NetmemRef d = _ring[_head];
+        _ring[_head] = NetmemRef.Null;
+        _head = (_head + 1) % _ring.Length;
+        _count--;
+        if (_count < _ring.Length / 4)
+        {
+            Refill();
+        }
+
+        return d;
+    }
+
+    /// <summary>Posts descriptors from the payload pool in bulk until the ring is full.</summary>
+    public void Refill()
+    {
+        while (_count < _ring.Length)
+        {
+            int tail = (_head + _count) % _ring.Length;
+            int contiguous = Math.Min(_ring.Length - _count, _ring.Length - tail);
+            int got = PayloadPool.AllocBulk(_ring.AsSpan(tail, contiguous));
+            _count += got;
+            if (got < contiguous)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Returns posted descriptors and destroys both pools (they linger while sockets hold netmems).</summary>
+    public void Free()
+    {
+        while (_count > 0)
+        {
+            PayloadPool.PutFullNetmem(_ring[_head], allowDirect: false);
+            _ring[_head] = NetmemRef.Null;
+            _head = (_head + 1) % _ring.Length;
+            _count--;
+        }
+
+        HeaderPool.Dispose();
+        PayloadPool.Dispose();
+    }
+}

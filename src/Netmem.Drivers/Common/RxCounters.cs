@@ -1,0 +1,59 @@
+using Netmem.Drivers.Parsing;
+
+namespace Netmem.Drivers.Common;
+
+/// <summary>One rx queue's counters: written by its poll loop only, read by anyone.</summary>
+public sealed class RxCounters
+{
+    private static readonly int ReasonCount = Enum.GetValues<DropReason>().Length;
+    private readonly long[] _drops = new long[ReasonCount];
+    private long _packets;
+    private long _bytes;
+
+    /// <summary>Datagrams delivered to sockets.</summary>
+    public long Packets => Volatile.Read(ref _packets);
+
+    /// <summary>Payload bytes delivered to sockets.</summary>
+    public long Bytes => Volatile.Read(ref _bytes);
+
+    /// <summary>Frames dropped, all reasons.</summary>
+    public long Drops
+    {
+        get
+        {
+            long sum = 0;
+            for (int i = 0; i < _drops.Length; i++)
+            {
+                sum += Volatile.Read(ref _drops[i]);
+            }
+
+            return sum;
+        }
+    }
+
+    public long DropsFor(DropReason reason) => Volatile.Read(ref _drops[(int)reason]);
+
+    /// <summary>Non-zero drop counts by reason.</summary>
+    public IReadOnlyDictionary<DropReason, long> DropsByReason()
+    {
+        Dictionary<DropReason, long> d = [];
+        for (int i = 1; i < _drops.Length; i++)
+        {
+            long v = Volatile.Read(ref _drops[i]);
+            if (v != 0)
+            {
+                d[(DropReason)i] = v;
+            }
+        }
+
+        return d;
+    }
+
+    internal void Delivered(int payloadBytes)
+    {
+        Volatile.Write(ref _packets, _packets + 1);
+        Volatile.Write(ref _bytes, _bytes + payloadBytes);
+    }
+
+    internal void Drop(DropReason reason) => Interlocked.Increment(ref _drops[(int)reason]);
+}

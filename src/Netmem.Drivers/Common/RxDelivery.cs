@@ -1,0 +1,140 @@
+using Netmem.Devmem;
+using Netmem.Drivers.Parsing;
+
+namespace Netmem.Drivers.Common;
+
+/// <summary>
+/// The receive path shared by the drivers: place one parsed frame into queue memory the way a
+/// NIC with header-data split would, and hand it to the socket its flow steers to. Called only
+/// from the queue's poll loop, the consumer of the queue's pools.
+/// </summary>
+public static class RxDelivery
+{
+    /// <summary>Most payload fragments one datagram can span (64 KiB over 4 KiB netmems).</summary>
+    public const int MaxFragments = 17;
+
+    /// <summary>
+    /// Delivers <paramref name="frame"/> (parsed into <paramref name="p"/>). With header-data
+    /// split, headers up to the end of the L4 header go into a header-pool buffer and the
+    /// payload into rx descriptors from the payload pool, written by device DMA when they are
+    /// <c>net_iov</c>s; without it the whole frame lands in one readable buffer. A frame that
+    /// cannot be delivered is counted by reason and every netmem it took goes back.
+    /// </summary>
+    public static void Deliver(ReadOnlySpan<byte> frame, in ParsedPacket p, QueueMemory mem, DmaDevice? dma, FlowSteering flows, RxCounters counters)
+    {
+        var key = new FlowKey(p.Protocol == 6 ? IpProtocol.Tcp : IpProtocol.Udp, p.DstPort, p.SrcAddr, p.DstAddr, p.SrcPort);
+        DevmemSocket? socket = flows.Lookup(key);
+        if (socket is null)
+        {
+            counters.Drop(DropReason.NoSocket);
+            return;
+        }
+
+        if (mem.HeaderDataSplit)
+        {
+            DeliverSplit(frame, p, mem, dma, socket, counters);
+        }
+        else
+        {
+            DeliverLinear(frame, p, mem, socket, counters);
+        }
+    }
+
+    private static void DeliverSplit(ReadOnlySpan<byte> frame, in ParsedPacket p, QueueMemory mem, DmaDevice? dma, DevmemSocket socket, RxCounters counters)
+    {
+        NetmemRef header = mem.HeaderPool.AllocFrag(p.HeaderLength, out int headerOffset);
+        if (header.IsNull)
+        {
+            counters.Drop(DropReason.NoMemory);
+            return;
+        }
+
+        frame[..p.HeaderLength].CopyTo(header.GetPageSpan()[headerOffset..]);
+
+        Span<RxFragment> frags = stackalloc RxFragment[MaxFragments];
+        int n = 0;
+        int src = p.HeaderLength;
+        int left = p.PayloadLength;
+        while (left > 0)
+        {
+            NetmemRef d = mem.TakeRxDescriptor();
+            if (d.IsNull || n == frags.Length)
+            {
+                if (!d.IsNull)
+                {
+                    mem.PayloadPool.RecycleDirect(d);
+                }
+
+                GiveBack(frags[..n], mem.PayloadPool);
+                mem.HeaderPool.RecycleDirect(header);
+                counters.Drop(DropReason.NoMemory);
+                return;
+            }
+
+            int len = Math.Min(left, d.Size);
+            WritePayload(d, frame.Slice(src, len), dma);
+            frags[n++] = new RxFragment(d, 0, len);
+            src += len;
+            left -= len;
+        }
+
+        // The protocol stack has consumed the headers; the header buffer goes back at once.
+        mem.HeaderPool.RecycleDirect(header);
+        if (!socket.TryDeliver(frags[..n]))
+        {
+            GiveBack(frags[..n], mem.PayloadPool);
+            counters.Drop(DropReason.SocketBackpressure);
+            return;
+        }
+
+        counters.Delivered(p.PayloadLength);
+    }
+
+    private static void DeliverLinear(ReadOnlySpan<byte> frame, in ParsedPacket p, QueueMemory mem, DevmemSocket socket, RxCounters counters)
+    {
+        if (frame.Length > mem.HeaderPool.NetmemSize)
+        {
+            counters.Drop(DropReason.FrameTooLarge);
+            return;
+        }
+
+        NetmemRef buf = mem.HeaderPool.AllocFrag(frame.Length, out int offset);
+        if (buf.IsNull)
+        {
+            counters.Drop(DropReason.NoMemory);
+            return;
+        }
+
+        frame.CopyTo(buf.GetPageSpan()[offset..]);
+        ReadOnlySpan<RxFragment> one = [new RxFragment(buf, offset + p.HeaderLength, p.PayloadLength)];
+        if (!socket.TryDeliver(one))
+        {
+            mem.HeaderPool.RecycleDirect(buf);
+            counters.Drop(DropReason.SocketBackpressure);
+            return;
+        }
+
+        counters.Delivered(p.PayloadLength);
+    }
+
+    /// <summary>The device writes payload: by DMA into a <c>net_iov</c>, or into a readable page.</summary>
+    private static void WritePayload(NetmemRef d, ReadOnlySpan<byte> data, DmaDevice? dma)
+    {
+        if (d.IsNetIov)
+        {
+            (dma ?? throw new InvalidOperationException("A net_iov rx descriptor needs the device's DmaDevice.")).DmaWrite(d.DmaAddress, data);
+        }
+        else
+        {
+            data.CopyTo(d.GetPageSpan());
+        }
+    }
+
+    private static void GiveBack(ReadOnlySpan<RxFragment> frags, PagePool pool)
+    {
+        foreach (RxFragment f in frags)
+        {
+            pool.RecycleDirect(f.Netmem);
+        }
+    }
+}

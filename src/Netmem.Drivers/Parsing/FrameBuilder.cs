@@ -1,0 +1,146 @@
+using System.Buffers.Binary;
+
+namespace Netmem.Drivers.Parsing;
+
+/// <summary>
+/// Builds Ethernet/IPv4-or-IPv6/UDP frames into caller memory, for injecting synthetic traffic
+/// into a software NIC. Checksums are left zero (a software NIC does not verify them).
+/// </summary>
+public static class FrameBuilder
+{
+    /// <summary>Ethernet + IPv4 + UDP header bytes.</summary>
+    public const int UdpV4Overhead = 14 + 20 + 8;
+
+    /// <summary>Ethernet + IPv6 + UDP header bytes.</summary>
+    public const int UdpV6Overhead = 14 + 40 + 8;
+
+    /// <summary>
+    /// Writes an Ethernet frame carrying a UDP datagram with <paramref name="payload"/>. IPv4
+    /// addresses are the low 32 bits of <paramref name="src"/>/<paramref name="dst"/> when
+    /// <paramref name="ipv6"/> is false. With <paramref name="vlan"/> &gt; 0 one 802.1Q tag is added.
+    /// Returns the frame length.
+    /// </summary>
+    public static int BuildUdp(Span<byte> dest, bool ipv6, UInt128 src, UInt128 dst, ushort srcPort, ushort dstPort, ReadOnlySpan<byte> payload, ushort vlan = 0)
+    {
+        int l2 = vlan > 0 ? 18 : 14;
+        int l3 = ipv6 ? 40 : 20;
+        int total = l2 + l3 + 8 + payload.Length;
+        if (dest.Length < total)
+        {
+            throw new ArgumentException($"Frame needs {total} bytes; the buffer has {dest.Length}.", nameof(dest));
+        }
+
+        if (payload.Length > ushort.MaxValue - 8 - (ipv6 ? 0 : 20))
+        {
+            throw new ArgumentOutOfRangeException(nameof(payload), payload.Length, "Payload too large for one UDP datagram.");
+        }
+
+        dest[..12].Fill(0x02); // locally administered MACs
+        int off = 12;
+        if (vlan > 0)
+        {
+            BinaryPrimitives.WriteUInt16BigEndian(dest[off..], PacketParser.EtherTypeVlan);
+            BinaryPrimitives.WriteUInt16BigEndian(dest[(off + 2)..], (ushort)(vlan & 0x0FFF));
+            off += 4;
+        }
+
+        BinaryPrimitives.WriteUInt16BigEndian(dest[off..], ipv6 ? PacketParser.EtherTypeIPv6 : PacketParser.EtherTypeIPv4);
+        off += 2;
+        int udpLen = 8 + payload.Length;
+        if (ipv6)
+        {
+            dest[off] = 0x60;
+            dest[off + 1] = 0;
+            dest[off + 2] = 0;
+            dest[off + 3] = 0;
+            BinaryPrimitives.WriteUInt16BigEndian(dest[(off + 4)..], (ushort)udpLen);
+            dest[off + 6] = 17;
+            dest[off + 7] = 64;
+            BinaryPrimitives.WriteUInt128BigEndian(dest[(off + 8)..], src);
+            BinaryPrimitives.WriteUInt128BigEndian(dest[(off + 24)..], dst);
+        }
+        else
+        {
+            dest[off] = 0x45;
+            dest[off + 1] = 0;
+            BinaryPrimitives.WriteUInt16BigEndian(dest[(off + 2)..], (ushort)(20 + udpLen));
+            BinaryPrimitives.WriteUInt32BigEndian(dest[(off + 4)..], 0); // id, flags, fragment offset
+            dest[off + 8] = 64;
+            dest[off + 9] = 17;
+            BinaryPrimitives.WriteUInt16BigEndian(dest[(off + 10)..], 0);
+            BinaryPrimitives.WriteUInt32BigEndian(dest[(off + 12)..], (uint)src);
+            BinaryPrimitives.WriteUInt32BigEndian(dest[(off + 16)..], (uint)dst);
+        }
+
+        off += l3;
+        BinaryPrimitives.WriteUInt16BigEndian(dest[off..], srcPort);
+        BinaryPrimitives.WriteUInt16BigEndian(dest[(off + 2)..], dstPort);
+        BinaryPrimitives.WriteUInt16BigEndian(dest[(off + 4)..], (ushort)udpLen);
+        BinaryPrimitives.WriteUInt16BigEndian(dest[(off + 6)..], 0);
+        payload.CopyTo(dest[(off + 8)..]);
+        return total;
+    }
+
+    /// <summary>
+    /// Fills a payload that verifies itself: a payload of 8 bytes or more starts with
+    /// <paramref name="seq"/> (little-endian) followed by a pattern derived from it; a shorter one
+    /// holds a pattern derived from its length.
+    /// </summary>
+    public static void FillPayload(Span<byte> dest, ulong seq)
+    {
+        if (dest.Length >= 8)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(dest, seq);
+            Pattern(dest[8..], seq);
+        }
+        else
+        {
+            Pattern(dest, (ulong)dest.Length);
+        }
+    }
+
+    /// <summary>True when <paramref name="data"/> is a payload written by <see cref="FillPayload"/>.</summary>
+    public static bool VerifyPayload(ReadOnlySpan<byte> data) => VerifyPayload(data, out _);
+
+    /// <summary>True when <paramref name="data"/> is a payload written by <see cref="FillPayload"/>; gives its sequence number.</summary>
+    public static bool VerifyPayload(ReadOnlySpan<byte> data, out ulong seq)
+    {
+        if (data.Length >= 8)
+        {
+            seq = BinaryPrimitives.ReadUInt64LittleEndian(data);
+            return Matches(data[8..], seq);
+        }
+
+        seq = 0;
+        return Matches(data, (ulong)data.Length);
+    }
+
+    private static void Pattern(Span<byte> dest, ulong seed)
+    {
+        ulong x = (seed * 0x9E3779B97F4A7C15UL) | 1;
+        for (int i = 0; i < dest.Length; i++)
+        {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            dest[i] = (byte)x;
+        }
+    }
+
+    private static bool Matches(ReadOnlySpan<byte> data, ulong seed)
+    {
+        ulong x = (seed * 0x9E3779B97F4A7C15UL) | 1;
+        for (int i = 0; i < data.Length; i++)
+        {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if (data[i] != (byte)x)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}

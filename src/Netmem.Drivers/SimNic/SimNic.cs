@@ -1,0 +1,160 @@
+using Netmem.Devmem;
+using Netmem.Drivers.Common;
+using Netmem.Drivers.Parsing;
+using Netmem.Net;
+
+namespace Netmem.Drivers.SimNic;
+
+/// <summary>
+/// A software NIC with n rx queues, header-data split and full queue management ops, fed by
+/// frames injected from any thread. It exercises everything a hardware driver would: page
+/// pools per queue (a readable header pool and a payload pool that takes the queue's memory
+/// provider), rx descriptor rings with DMA addresses, device DMA into <c>net_iov</c>s, flow
+/// steering to <see cref="DevmemSocket"/>s, and drop accounting by reason.
+/// </summary>
+public sealed class SimNic : IQueueManagementOps, IDisposable
+{
+    private readonly SimNicOptions _options;
+    private readonly SimNicQueue[] _queues;
+    private bool _disposed;
+
+    public SimNic(string name, SimNicOptions? options = null)
+    {
+        _options = options ?? new SimNicOptions();
+        if (_options.RxQueues < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), _options.RxQueues, "A SimNic needs at least one rx queue.");
+        }
+
+        Device = new NetDevice(name, _options.RxQueues, this)
+        {
+            TcpDataSplit = _options.HeaderDataSplit ? TcpDataSplit.Enabled : TcpDataSplit.Disabled,
+        };
+        Dma = new DmaDevice(name + "-dma");
+        _queues = new SimNicQueue[_options.RxQueues];
+        Device.Register();
+        try
+        {
+            for (int i = 0; i < _queues.Length; i++)
+            {
+                int? cpu = _options.PinCpus is { Count: > 0 } pins ? pins[i % pins.Count] : null;
+                _queues[i] = new SimNicQueue(this, i, _options.FifoSlots, _options.MaxFrame, cpu);
+                _queues[i].Start(MemAlloc(Device, i));
+            }
+
+            Device.Up();
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The device the core sees: bind providers through it.</summary>
+    public NetDevice Device { get; }
+
+    /// <summary>The device's IOVA space: bind dmabuf regions for this NIC through it.</summary>
+    public DmaDevice Dma { get; }
+
+    /// <summary>Flow steering table: open sockets here.</summary>
+    public FlowSteering Flows { get; } = new();
+
+    public SimNicOptions Options => _options;
+
+    /// <summary>Opens a socket for a flow on this NIC.</summary>
+    public DevmemSocket OpenSocket(FlowKey flow, int maxOutstanding = 4096) => Flows.Open(flow, maxOutstanding);
+
+    /// <summary>Counters of queue <paramref name="queue"/>.</summary>
+    public RxCounters QueueCounters(int queue) => _queues[queue].Counters;
+
+    /// <summary>The memory queue <paramref name="queue"/> runs on now.</summary>
+    public QueueMemory? QueueMemory(int queue) => _queues[queue].Memory;
+
+    /// <summary>Frames waiting in queue <paramref name="queue"/>'s FIFO.</summary>
+    public int Pending(int queue) => _queues[queue].Pending;
+
+    /// <summary>
+    /// Puts a frame on the wire for queue <paramref name="queue"/>. False when the queue's FIFO
+    /// is full (counted as <see cref="DropReason.RxFifoFull"/>); every accepted frame is later
+    /// delivered or counted as dropped.
+    /// </summary>
+    public bool Inject(int queue, ReadOnlySpan<byte> frame)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if ((uint)queue >= (uint)_queues.Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(queue), queue, $"{Device.Name} has {_queues.Length} rx queues.");
+        }
+
+        return _queues[queue].Inject(frame);
+    }
+
+    /// <summary>Waits until every queue's FIFO is empty (bounded), so counters are final.</summary>
+    public bool WaitIdle(TimeSpan timeout)
+    {
+        DateTime end = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < end)
+        {
+            if (_queues.All(q => q.Pending == 0))
+            {
+                // One more pass lets a frame that was mid-processing finish.
+                Thread.Sleep(2);
+                if (_queues.All(q => q.Pending == 0))
+                {
+                    return true;
+                }
+            }
+
+            Thread.Sleep(1);
+        }
+
+        return false;
+    }
+
+    /// <inheritdoc/>
+    public object MemAlloc(NetDevice device, int queueIndex) =>
+        Common.QueueMemory.Allocate(device, queueIndex, _options.RxRingSize, _options.PoolSize, _options.PayloadPoolAllowsUnreadable, _options.MaxFrame, _options.Arena);
+
+    /// <inheritdoc/>
+    public void MemFree(NetDevice device, object queueMemory) => ((QueueMemory)queueMemory).Free();
+
+    /// <inheritdoc/>
+    public void Start(NetDevice device, object queueMemory, int queueIndex) => _queues[queueIndex].Start((QueueMemory)queueMemory);
+
+    /// <inheritdoc/>
+    public object Stop(NetDevice device, int queueIndex) => _queues[queueIndex].Stop();
+
+    /// <summary>
+    /// Stops the poll loops, frees queue memory, closes every socket (returning what they hold)
+    /// and unregisters the device.
+    /// </summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        Flows.CloseAll();
+        foreach (SimNicQueue? q in _queues)
+        {
+            if (q is null)
+            {
+                continue;
+            }
+
+            if (q.Memory is not null)
+            {
+                q.Stop().Free();
+            }
+
+            q.Dispose();
+        }
+
+        Device.Unregister();
+    }
+
+    public override string ToString() => $"SimNic {Device}";
+}
