@@ -13,7 +13,7 @@ namespace Netmem.Net;
 /// process-wide lock, the counterpart of the kernel's rtnl lock: binding checks read the device
 /// and its pools under it, so nothing changes between a check and the act it guards.
 /// </remarks>
-public sealed class NetDevice
+public sealed partial class NetDevice
 {
     /// <summary>The configuration lock (the kernel's rtnl).</summary>
     internal static readonly Lock Rtnl = new();

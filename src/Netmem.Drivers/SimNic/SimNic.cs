@@ -31,6 +31,7 @@ public sealed class SimNic : IQueueManagementOps, IDisposable
             TcpDataSplit = _options.HeaderDataSplit ? TcpDataSplit.Enabled : TcpDataSplit.Disabled,
         };
         Dma = new DmaDevice(name + "-dma");
+        Device.DmaDevice = Dma;
         _queues = new SimNicQueue[_options.RxQueues];
         Device.Register();
         try
@@ -39,7 +40,7 @@ public sealed class SimNic : IQueueManagementOps, IDisposable
             {
                 int? cpu = _options.PinCpus is { Count: > 0 } pins ? pins[i % pins.Count] : null;
                 _queues[i] = new SimNicQueue(this, i, _options.FifoSlots, _options.MaxFrame, cpu);
-                _queues[i].Start(MemAlloc(Device, i));
+                _queues[i].Start((QueueMemory)MemAlloc(Device, i));
             }
 
             Device.Up();

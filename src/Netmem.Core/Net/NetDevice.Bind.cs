@@ -1,0 +1,127 @@
+using Netmem.Devmem;
+using Netmem.Native;
+
+namespace Netmem.Net;
+
+public sealed partial class NetDevice
+{
+    /// <summary>The device's IOVA space; dmabuf regions bound to this device are mapped into it.</summary>
+    public DmaDevice? DmaDevice { get; set; }
+
+    /// <summary>
+    /// Binds <paramref name="region"/> to rx queues <paramref name="queues"/> (netdev netlink
+    /// <c>bind-rx</c>): maps it into the device, creates a binding and a devmem provider, and
+    /// opens the provider on each queue, restarting it so its payload pool takes the region's
+    /// memory. If any queue fails, the queues already done are rolled back to system pages and
+    /// the binding is released. Dispose the handle to unbind.
+    /// </summary>
+    /// <exception cref="NetmemException">The errno of the first check that failed (see <see cref="OpenMemoryProvider"/>).</exception>
+    public DmabufBindingHandle BindDmabuf(DmabufRegion region, ReadOnlySpan<int> queues, int maxSegmentSize = 0)
+    {
+        ArgumentNullException.ThrowIfNull(region);
+        if (queues.IsEmpty)
+        {
+            throw new NetmemException(Errno.EINVAL, $"{Name}: bind-rx needs at least one queue");
+        }
+
+        DmaDevice dma = DmaDevice ?? throw new NetmemException(Errno.EOPNOTSUPP, $"{Name}: device has no DMA device to map the region into");
+        lock (Rtnl)
+        {
+            if (!IsRegistered)
+            {
+                throw new NetmemException(Errno.ENODEV, $"{Name}: device is not registered");
+            }
+
+            DmabufBinding binding = DmabufBinding.Create(region, dma, maxSegmentSize);
+            var provider = new DevmemProvider(binding);
+            List<int> done = [];
+            try
+            {
+                foreach (int q in queues)
+                {
+                    OpenMemoryProvider(q, provider);
+                    try
+                    {
+                        binding.AttachQueue(_rxQueues[q]);
+                    }
+                    catch
+                    {
+                        CloseMemoryProvider(q, provider);
+                        throw;
+                    }
+
+                    done.Add(q);
+                }
+            }
+            catch
+            {
+                for (int i = done.Count - 1; i >= 0; i--)
+                {
+                    CloseMemoryProvider(done[i], provider);
+                    binding.DetachQueue(_rxQueues[done[i]]);
+                }
+
+                binding.Put();
+                throw;
+            }
+
+            return new DmabufBindingHandle(this, binding, provider);
+        }
+    }
+
+    /// <summary>Unbinds every queue still bound to <paramref name="provider"/> and restarts it on system pages.</summary>
+    internal void UnbindDmabuf(DmabufBinding binding, DevmemProvider provider)
+    {
+        lock (Rtnl)
+        {
+            foreach (RxQueue q in binding.BoundQueues)
+            {
+                if (ReferenceEquals(q.Device, this) && ReferenceEquals(q.MemoryProvider, provider))
+                {
+                    CloseMemoryProvider(q.Index, provider);
+                }
+
+                binding.DetachQueue(q);
+            }
+        }
+    }
+}
+
+/// <summary>
+/// A dmabuf bound to rx queues, returned by <see cref="NetDevice.BindDmabuf"/>. Disposing it
+/// unbinds: each queue restarts on system pages, and the binding is released once the pools
+/// that hold its <c>net_iov</c>s have got them all back.
+/// </summary>
+public sealed class DmabufBindingHandle : IDisposable
+{
+    private int _disposed;
+
+    internal DmabufBindingHandle(NetDevice device, DmabufBinding binding, DevmemProvider provider)
+    {
+        Device = device;
+        Binding = binding;
+        Provider = provider;
+    }
+
+    /// <summary>The binding id (netlink's dmabuf id), as reported in receive records and introspection.</summary>
+    public int BindingId => Binding.Id;
+
+    public NetDevice Device { get; }
+
+    public DmabufBinding Binding { get; }
+
+    public DevmemProvider Provider { get; }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        Device.UnbindDmabuf(Binding, Provider);
+        Binding.Put();
+    }
+
+    public override string ToString() => $"{Binding} on {Device}";
+}
