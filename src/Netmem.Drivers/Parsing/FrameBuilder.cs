@@ -143,4 +143,33 @@ public static class FrameBuilder
 
         return true;
     }
+
+    /// <summary>
+    /// Fills a payload cheaply for high-rate traffic: every 8-byte word holds <paramref name="seq"/>
+    /// and trailing bytes its low byte. <see cref="VerifySequencePayload"/> checks it.
+    /// </summary>
+    public static void FillSequencePayload(Span<byte> dest, ulong seq)
+    {
+        int words = dest.Length / 8;
+        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(dest[..(words * 8)]).Fill(seq);
+        dest[(words * 8)..].Fill((byte)seq);
+    }
+
+    /// <summary>
+    /// True when <paramref name="data"/> was written by <see cref="FillSequencePayload"/>; gives its
+    /// sequence number (for payloads under 8 bytes only its low byte is known).
+    /// </summary>
+    public static bool VerifySequencePayload(ReadOnlySpan<byte> data, out ulong seq)
+    {
+        int words = data.Length / 8;
+        if (words == 0)
+        {
+            seq = data.IsEmpty ? 0UL : data[0];
+            return data.IndexOfAnyExcept(data.IsEmpty ? (byte)0 : data[0]) < 0;
+        }
+
+        ReadOnlySpan<ulong> w = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(data[..(words * 8)]);
+        seq = w[0];
+        return w.IndexOfAnyExcept(seq) < 0 && data[(words * 8)..].IndexOfAnyExcept((byte)seq) < 0;
+    }
 }

@@ -72,6 +72,9 @@ public sealed class SimNic : IQueueManagementOps, IDisposable
     /// <summary>The memory queue <paramref name="queue"/> runs on now.</summary>
     public QueueMemory? QueueMemory(int queue) => _queues[queue].Memory;
 
+    /// <summary>FIFO slots free for <see cref="Inject"/> on queue <paramref name="queue"/>.</summary>
+    public int FreeFifoSlots(int queue) => _queues[queue].FreeSlots;
+
     /// <summary>Frames waiting in queue <paramref name="queue"/>'s FIFO.</summary>
     public int Pending(int queue) => _queues[queue].Pending;
 

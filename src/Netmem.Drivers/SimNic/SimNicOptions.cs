@@ -10,7 +10,7 @@ public sealed record SimNicOptions
     public int RxRingSize { get; init; } = 256;
 
     /// <summary>Recycle ring size of each page pool.</summary>
-    public int PoolSize { get; init; } = 1024;
+    public int PoolSize { get; init; } = 4096;
 
     /// <summary>Frames that can wait in a queue's receive FIFO before the poll loop takes them.</summary>
     public int FifoSlots { get; init; } = 1024;

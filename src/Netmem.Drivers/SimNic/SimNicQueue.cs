@@ -59,6 +59,9 @@ internal sealed unsafe class SimNicQueue : IDisposable
     /// <summary>The memory the queue runs on now (null while stopped).</summary>
     public QueueMemory? Memory => _mem;
 
+    /// <summary>FIFO slots free for injection.</summary>
+    public int FreeSlots => _free.Count;
+
     /// <summary>Frames waiting in the FIFO.</summary>
     public int Pending => _ready.Count;
 

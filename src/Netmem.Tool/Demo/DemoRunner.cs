@@ -1,0 +1,287 @@
+using System.Diagnostics;
+using System.Globalization;
+using Netmem.Devmem;
+using Netmem.Drivers.Parsing;
+using Netmem.Drivers.SimNic;
+using Netmem.Net;
+
+namespace Netmem.Tool.Demo;
+
+/// <summary>
+/// <c>netmem demo</c>: the whole system on synthetic traffic. A SimNic whose queue 0 stays on
+/// system pages and whose other queues are bound to a memfd region; one socket and one consumer
+/// thread per flow that reads every payload through the region (or the linear copy), verifies
+/// it, and returns its tokens; then a teardown that must give every netmem back.
+/// </summary>
+public static class DemoRunner
+{
+    private const ushort BasePort = 9000;
+
+    /// <summary>Runs the demo. <paramref name="stop"/> ends traffic early (or, with Wait, at all).</summary>
+    public static DemoResult Run(DemoOptions o, TextWriter progress, CancellationToken stop)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        ArgumentNullException.ThrowIfNull(progress);
+        Validate(o);
+
+        using var region = DmabufRegion.CreateMemfd("netmem-demo", o.RegionBytes);
+        var nic = new SimNic("netmem0", new SimNicOptions { RxQueues = o.Queues, Mtu = 9000 });
+        int[] devmemQueues = Enumerable.Range(1, o.Queues - 1).ToArray();
+        DmabufBindingHandle handle = nic.Device.BindDmabuf(region, devmemQueues);
+        List<PagePool> pools = [.. nic.Device.PagePools];
+
+        var consumers = new FlowConsumer[o.Flows];
+        for (int f = 0; f < o.Flows; f++)
+        {
+            DevmemSocket socket = nic.OpenSocket(FlowKey.Udp((ushort)(BasePort + f)));
+            consumers[f] = new FlowConsumer(socket, region, o.Payload, o.InjectCorruption && f == o.Flows - 1);
+        }
+
+        int gen0 = GC.CollectionCount(0), gen1 = GC.CollectionCount(1), gen2 = GC.CollectionCount(2);
+        var clock = Stopwatch.StartNew();
+        using var injectorStop = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        long injected = 0;
+        var injector = new Thread(() => injected = Inject(nic, o, injectorStop.Token)) { IsBackground = true, Name = "demo-injector" };
+        injector.Start();
+
+        TimeSpan duration = o.Wait ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(o.Seconds);
+        bool interactive = !Console.IsOutputRedirected && ReferenceEquals(progress, Console.Out);
+        TimeSpan nextPrint = TimeSpan.FromMilliseconds(interactive ? 250 : 1000);
+        while (!stop.IsCancellationRequested && (o.Wait || clock.Elapsed < duration))
+        {
+            stop.WaitHandle.WaitOne(50);
+            if (o.Progress && clock.Elapsed >= nextPrint)
+            {
+                PrintProgress(progress, interactive, clock.Elapsed, nic, consumers);
+                nextPrint += TimeSpan.FromMilliseconds(interactive ? 250 : 1000);
+            }
+        }
+
+        injectorStop.Cancel();
+        injector.Join();
+        double seconds = clock.Elapsed.TotalSeconds;
+        nic.WaitIdle(TimeSpan.FromSeconds(10));
+        long delivered = Enumerable.Range(0, o.Queues).Sum(q => nic.QueueCounters(q).Packets);
+        WaitDrained(consumers, delivered, TimeSpan.FromSeconds(10));
+        foreach (FlowConsumer c in consumers)
+        {
+            c.Stop();
+        }
+
+        if (o.Progress && interactive)
+        {
+            progress.WriteLine();
+        }
+
+        int g0 = GC.CollectionCount(0) - gen0, g1 = GC.CollectionCount(1) - gen1, g2 = GC.CollectionCount(2) - gen2;
+        PagePoolStats total = Sum(pools);
+        Dictionary<string, long> drops = [];
+        for (int q = 0; q < o.Queues; q++)
+        {
+            foreach ((DropReason reason, long count) in nic.QueueCounters(q).DropsByReason())
+            {
+                drops[reason.ToString()] = drops.GetValueOrDefault(reason.ToString()) + count;
+            }
+        }
+
+        long payloadBytes = Enumerable.Range(0, o.Queues).Sum(q => nic.QueueCounters(q).Bytes);
+        long received = consumers.Sum(c => c.Received);
+        long verified = consumers.Sum(c => c.Verified);
+        long mismatches = consumers.Sum(c => c.Mismatches);
+
+        // Teardown: sockets close and return what they hold, queues go back to system pages,
+        // the device goes away; every pool must then have every netmem back.
+        handle.Dispose();
+        nic.Dispose();
+        long inflight = WaitPoolsFreed(pools, TimeSpan.FromSeconds(5));
+        long outstanding = handle.Binding.Size - handle.Binding.Avail;
+
+        List<string> failures = [];
+        if (mismatches != 0)
+        {
+            failures.Add($"{mismatches} payloads did not match what was injected");
+        }
+
+        if (received != delivered)
+        {
+            failures.Add($"{delivered} datagrams delivered but {received} received");
+        }
+
+        if (inflight != 0)
+        {
+            failures.Add($"{inflight} netmems still in flight after teardown (leak)");
+        }
+
+        if (outstanding != 0 || !handle.Binding.IsFreed)
+        {
+            failures.Add($"dmabuf binding {handle.BindingId} has {outstanding} bytes outstanding after teardown (leak)");
+        }
+
+        return new DemoResult
+        {
+            Seconds = seconds,
+            Payload = o.Payload,
+            Queues = o.Queues,
+            Flows = o.Flows,
+            PacketsInjected = injected,
+            PacketsDelivered = delivered,
+            PacketsReceived = received,
+            PacketsVerified = verified,
+            PayloadMismatches = mismatches,
+            PacketsPerSecond = delivered / seconds,
+            GbitPerSecond = payloadBytes * 8 / seconds / 1e9,
+            DropsByReason = drops,
+            AllocFast = total.AllocFast,
+            AllocSlow = total.AllocSlow + total.AllocSlowHighOrder,
+            AllocRefill = total.AllocRefill,
+            RecycleCached = total.RecycleCached,
+            RecycleRing = total.RecycleRing,
+            RecycleRingFull = total.RecycleRingFull,
+            Gen0Collections = g0,
+            Gen1Collections = g1,
+            Gen2Collections = g2,
+            InflightAfterTeardown = inflight,
+            GenPoolOutstandingAfterTeardown = outstanding,
+            BindingId = handle.BindingId,
+            Failures = failures,
+        };
+    }
+
+    /// <summary>Writes the human-readable summary.</summary>
+    public static void PrintSummary(DemoResult r, TextWriter w)
+    {
+        ArgumentNullException.ThrowIfNull(r);
+        ArgumentNullException.ThrowIfNull(w);
+        CultureInfo c = CultureInfo.InvariantCulture;
+        w.WriteLine(string.Create(c, $"netmem demo: {r.Queues} queues (queue 0 system pages, 1..{r.Queues - 1} dmabuf binding {r.BindingId}), {r.Flows} flows, {r.Payload} B payload, {r.Seconds:F1} s"));
+        w.WriteLine(string.Create(c, $"  rate        {r.PacketsPerSecond / 1e6:F3} Mpps   {r.GbitPerSecond:F2} Gbit/s payload"));
+        w.WriteLine(string.Create(c, $"  packets     injected {r.PacketsInjected}  delivered {r.PacketsDelivered}  received {r.PacketsReceived}  verified {r.PacketsVerified}  mismatches {r.PayloadMismatches}"));
+        string drops = r.DropsByReason.Count == 0 ? "none" : string.Join("  ", r.DropsByReason.Select(kv => $"{kv.Key} {kv.Value}"));
+        w.WriteLine($"  drops       {drops}");
+        w.WriteLine(string.Create(c, $"  alloc       fast {r.AllocFast}  refill {r.AllocRefill}  slow {r.AllocSlow}"));
+        w.WriteLine(string.Create(c, $"  recycle     cached {r.RecycleCached}  ring {r.RecycleRing}  ring_full {r.RecycleRingFull}"));
+        w.WriteLine(string.Create(c, $"  gc          gen0 {r.Gen0Collections}  gen1 {r.Gen1Collections}  gen2 {r.Gen2Collections} (during traffic)"));
+        w.WriteLine(string.Create(c, $"  teardown    inflight {r.InflightAfterTeardown}  genpool outstanding {r.GenPoolOutstandingAfterTeardown} bytes"));
+        w.WriteLine(r.Ok ? "  result      OK" : "  result      FAILED: " + string.Join("; ", r.Failures));
+    }
+
+    private static void Validate(DemoOptions o)
+    {
+        if (o.Queues < 2 || o.Queues > 16)
+        {
+            throw new ArgumentException("--queues must be 2..16 (queue 0 stays on system pages, the rest are bound to the region).");
+        }
+
+        if (o.Payload < 1 || o.Payload > 8972)
+        {
+            throw new ArgumentException("--payload must be 1..8972 bytes (a 9000-byte MTU less IPv4 and UDP headers).");
+        }
+
+        if (o.Flows < 1 || o.Flows > 64)
+        {
+            throw new ArgumentException("--flows must be 1..64.");
+        }
+
+        if (!o.Wait && (o.Seconds <= 0 || o.Seconds > 3600))
+        {
+            throw new ArgumentException("--seconds must be above 0 and at most 3600.");
+        }
+    }
+
+    /// <summary>One thread puts frames on the wire, round-robin over flows, pacing on the queue FIFOs.</summary>
+    private static long Inject(SimNic nic, DemoOptions o, CancellationToken stop)
+    {
+        int frameLen = FrameBuilder.UdpV4Overhead + o.Payload;
+        var frames = new byte[o.Flows][];
+        var seqs = new ulong[o.Flows];
+        for (int f = 0; f < o.Flows; f++)
+        {
+            frames[f] = new byte[frameLen];
+            FrameBuilder.BuildUdp(frames[f], ipv6: false, 0xC0000201u + (uint)f, 0xC0000264u, (ushort)(40000 + f), (ushort)(BasePort + f), new byte[o.Payload]);
+        }
+
+        long n = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            for (int f = 0; f < o.Flows; f++)
+            {
+                int q = f % o.Queues;
+                SpinWait spin = default;
+                while (nic.FreeFifoSlots(q) == 0)
+                {
+                    if (stop.IsCancellationRequested)
+                    {
+                        return n;
+                    }
+
+                    spin.SpinOnce();
+                }
+
+                FrameBuilder.FillSequencePayload(frames[f].AsSpan(FrameBuilder.UdpV4Overhead), seqs[f]++);
+                nic.Inject(q, frames[f]);
+                n++;
+            }
+        }
+
+        return n;
+    }
+
+    private static void PrintProgress(TextWriter w, bool interactive, TimeSpan t, SimNic nic, FlowConsumer[] consumers)
+    {
+        long delivered = 0, drops = 0;
+        for (int q = 0; q < nic.Device.RxQueues.Count; q++)
+        {
+            delivered += nic.QueueCounters(q).Packets;
+            drops += nic.QueueCounters(q).Drops;
+        }
+
+        long inflight = nic.Device.PagePools.Sum(p => p.Inflight);
+        string line = string.Create(CultureInfo.InvariantCulture,
+            $"[{t.TotalSeconds,6:F1}s] {delivered / t.TotalSeconds / 1e6,7:F3} Mpps  delivered {delivered}  received {consumers.Sum(c => c.Received)}  drops {drops}  mismatches {consumers.Sum(c => c.Mismatches)}  inflight {inflight}");
+        if (interactive)
+        {
+            w.Write("\r" + line + "   ");
+        }
+        else
+        {
+            w.WriteLine(line);
+        }
+    }
+
+    private static void WaitDrained(FlowConsumer[] consumers, long delivered, TimeSpan timeout)
+    {
+        var sw = Stopwatch.StartNew();
+        while (consumers.Sum(c => c.Received) < delivered && sw.Elapsed < timeout)
+        {
+            Thread.Sleep(5);
+        }
+    }
+
+    private static long WaitPoolsFreed(List<PagePool> pools, TimeSpan timeout)
+    {
+        var sw = Stopwatch.StartNew();
+        while (pools.Any(p => !p.IsFreed) && sw.Elapsed < timeout)
+        {
+            Thread.Sleep(5);
+        }
+
+        return pools.Sum(p => p.GetStats().Inflight);
+    }
+
+    private static PagePoolStats Sum(List<PagePool> pools)
+    {
+        PagePoolStats s = default;
+        foreach (PagePool p in pools)
+        {
+            PagePoolStats x = p.GetStats();
+            s = new PagePoolStats(
+                s.AllocFast + x.AllocFast, s.AllocSlow + x.AllocSlow, s.AllocSlowHighOrder + x.AllocSlowHighOrder,
+                s.AllocEmpty + x.AllocEmpty, s.AllocRefill + x.AllocRefill, s.AllocWaive + x.AllocWaive,
+                s.RecycleCached + x.RecycleCached, s.RecycleCacheFull + x.RecycleCacheFull, s.RecycleRing + x.RecycleRing,
+                s.RecycleRingFull + x.RecycleRingFull, s.RecycleReleasedRefcnt + x.RecycleReleasedRefcnt,
+                s.HoldCount + x.HoldCount, s.ReleaseCount + x.ReleaseCount);
+        }
+
+        return s;
+    }
+}
