@@ -23,9 +23,10 @@ namespace Netmem.Native;
 /// </para>
 /// <para>
 /// One read returns exactly one packet. With <c>IFF_NO_PI</c> the packet starts at the IP
-/// header. If the buffer is shorter than the packet, the kernel copies what fits, discards the
-/// rest, and read(2) still returns the packet's full length; the wrappers here report that as
-/// a length larger than the buffer, and the caller must treat it as truncated.
+/// header. If the buffer is shorter than the packet, the kernel copies what fits, silently
+/// discards the rest and returns the bytes copied (the buffer's length): the only sign is an
+/// IP length field larger than the count returned (the parser reports BadLength). Size
+/// buffers for the MTU. The device's tx_bytes still counts the whole packet.
 /// </para>
 /// </remarks>
 public static unsafe class Tun
@@ -133,8 +134,8 @@ public static unsafe class Tun
     /// Reads one packet into <paramref name="buffer"/>.
     /// </summary>
     /// <returns>
-    /// The packet's length; -1 when a non-blocking descriptor has nothing (EAGAIN) or the call was
-    /// interrupted. A value larger than the buffer means the packet was truncated.
+    /// The bytes copied (the packet's length unless the buffer was shorter); -1 when a
+    /// non-blocking descriptor has nothing (EAGAIN) or the call was interrupted.
     /// </returns>
     public static int Read(int fd, Span<byte> buffer)
     {
