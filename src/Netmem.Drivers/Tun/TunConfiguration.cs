@@ -30,6 +30,13 @@ public sealed record TunConfiguration
 
     public int IPv6PrefixLength { get; init; } = 64;
 
+    /// <summary>
+    /// Whether the kernel gives the link an IPv6 link-local address (the default). When it does,
+    /// it also sends router solicitations from it into the TUN after the link comes up. False sets
+    /// <c>addrgenmode none</c>: no link-local address and no solicitations, a quieter device.
+    /// </summary>
+    public bool IPv6LinkLocal { get; init; } = true;
+
     internal void Validate()
     {
         if (Mtu < 68 || Mtu > 65535 || (IPv6Address is not null && Mtu < 1280))

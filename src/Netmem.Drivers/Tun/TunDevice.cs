@@ -102,9 +102,14 @@ public sealed class TunDevice : IDisposable
     /// addresses (IPv6 with <c>nodad</c>, so the address is usable at once). Uses <c>ip -n</c>.
     /// </summary>
     /// <remarks>
-    /// With IPv6 on the link, the kernel itself transmits into the TUN right after it comes up:
-    /// MLDv2 reports (to ff02::16) and router solicitations (to ff02::2), ICMPv6, for a few
-    /// seconds. A reader must expect them (the parser drops them as UnsupportedProtocol).
+    /// With an IPv6 link-local address (the default), the kernel itself transmits into the TUN
+    /// after the link comes up: ICMPv6 router solicitations (type 133) from fe80::... to ff02::2,
+    /// the first within milliseconds, then after 4 s with exponential backoff up to an hour,
+    /// without end (router_solicitations = -1 in a fresh namespace). A reader must expect them
+    /// (the parser drops them as UnsupportedProtocol, protocol 58); they count in tx_packets like
+    /// any packet read. A TUN is IFF_NOARP, so the kernel joins no solicited-node groups on it
+    /// and sends no MLD reports and no neighbour solicitations. Setting
+    /// <see cref="TunConfiguration.IPv6LinkLocal"/> to false leaves the device silent.
     /// </remarks>
     public void Configure(TunConfiguration? configuration = null)
     {
@@ -115,6 +120,11 @@ public sealed class TunDevice : IDisposable
         if (c.TxQueueLength is int qlen)
         {
             link.AddRange(["txqueuelen", qlen.ToString(CultureInfo.InvariantCulture)]);
+        }
+
+        if (!c.IPv6LinkLocal)
+        {
+            link.AddRange(["addrgenmode", "none"]);
         }
 
         Namespace.RunIp([.. link]);
