@@ -290,7 +290,7 @@ public static unsafe class Tun
                 // (a TAP, a veth, a multi-queue vs single-queue mismatch) and EBUSY when a
                 // single-queue TUN already has its one queue attached.
                 return new NativeException(call, errno,
-                    $"the interface name '{name}' is in use in this network namespace by a device that cannot take a {mode} queue " +
+                    $"the interface name '{name}' is in use in this network namespace by a device that cannot attach another {mode} descriptor " +
                     "(different type or flags, or its only queue is already attached); pick another name.");
             case Errno.EINVAL:
                 return new NativeException(call, errno, $"the kernel refused name '{name}' with flags 0x{flags:x4} (invalid name or flags).");
