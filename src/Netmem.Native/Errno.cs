@@ -17,6 +17,7 @@ public static class Errno
     public const int EFAULT = 14;
     public const int EBUSY = 16;
     public const int EEXIST = 17;
+    public const int ENXIO = 6;
     public const int ENODEV = 19;
     public const int EINVAL = 22;
     public const int ENOSPC = 28;
@@ -44,6 +45,7 @@ public static class Errno
         EFAULT => "EFAULT",
         EBUSY => "EBUSY",
         EEXIST => "EEXIST",
+        ENXIO => "ENXIO",
         ENODEV => "ENODEV",
         EINVAL => "EINVAL",
         ENOSPC => "ENOSPC",

@@ -13,6 +13,17 @@ public sealed class NativeException : Exception
         ErrorNumber = errno;
     }
 
+    /// <summary>
+    /// A call failed for a reason the caller can explain better than the C library's text, e.g.
+    /// "opening /dev/net/tun needs root or CAP_NET_ADMIN". The errno name stays in the message.
+    /// </summary>
+    public NativeException(string call, int errno, string explanation)
+        : base($"{call} failed: errno {errno} ({Errno.Name(errno)}): {explanation}")
+    {
+        Call = call;
+        ErrorNumber = errno;
+    }
+
     public NativeException() : this("unknown", 0) { }
 
     public NativeException(string message) : base(message) { Call = "unknown"; }

@@ -227,6 +227,36 @@ public static unsafe class Sys
         return r > 0 && (p.Revents & POLLIN) != 0;
     }
 
+    /// <summary>
+    /// poll(2) on several descriptors for <see cref="POLLIN"/>. Returns how many are ready (their
+    /// <see cref="PollFd.Revents"/> are set), 0 on timeout or EINTR.
+    /// </summary>
+    public static int Poll(Span<PollFd> fds, int timeoutMs)
+    {
+        fixed (PollFd* p = fds)
+        {
+            int r = Libc.Poll(p, (nuint)fds.Length, timeoutMs);
+            if (r < 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == Errno.EINTR)
+                {
+                    return 0;
+                }
+
+                throw new NativeException("poll", errno);
+            }
+
+            return r;
+        }
+    }
+
+    /// <summary>
+    /// The index of interface <paramref name="name"/> in the calling thread's network namespace, or 0
+    /// when there is no such interface.
+    /// </summary>
+    public static int IfNameToIndex(string name) => (int)Libc.IfNametoindex(name);
+
     /// <summary>The CPU the calling thread runs on now (it may move at any time after).</summary>
     public static int SchedGetcpu()
     {

@@ -1,0 +1,212 @@
+using System.Runtime.InteropServices;
+using Netmem.Drivers.Tun;
+using Netmem.Native;
+using Xunit;
+using Xunit.Abstractions;
+using NativeTun = Netmem.Native.Tun;
+
+namespace Netmem.Tests.Tun;
+
+/// <summary>The errors a driver author meets when TUN or namespace setup goes wrong.</summary>
+public sealed partial class TunErrorTests(ITestOutputHelper output)
+{
+    private bool Unsupported()
+    {
+        if (NetNamespace.IsSupported)
+        {
+            return false;
+        }
+
+        output.WriteLine("SKIPPED (not supported here): " + NetNamespace.UnsupportedReason);
+        return true;
+    }
+
+    [Fact]
+    public void A_multi_queue_tun_over_a_single_queue_tun_of_the_same_name_says_the_name_is_in_use()
+    {
+        if (Unsupported())
+        {
+            return;
+        }
+
+        using var ns = NetNamespace.Create();
+        using var first = TunDevice.Create(ns, "nmbusy0");
+        var e = Assert.Throws<NativeException>(() => TunDevice.Create(ns, "nmbusy0", queueCount: 2));
+        output.WriteLine(e.Message);
+        Assert.Equal(Errno.EINVAL, e.ErrorNumber);
+        Assert.Contains("name 'nmbusy0' is in use", e.Message, StringComparison.Ordinal);
+        Assert.StartsWith("ioctl(TUNSETIFF", e.Call, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_second_queue_on_a_single_queue_tun_says_the_name_is_in_use()
+    {
+        if (Unsupported())
+        {
+            return;
+        }
+
+        using var ns = NetNamespace.Create();
+        using var first = TunDevice.Create(ns, "nmbusy1");
+        var e = Assert.Throws<NativeException>(() => TunDevice.Create(ns, "nmbusy1"));
+        output.WriteLine(e.Message);
+        Assert.Equal(Errno.EBUSY, e.ErrorNumber);
+        Assert.Contains("name 'nmbusy1' is in use", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_tun_named_like_an_existing_tap_says_the_name_is_in_use()
+    {
+        if (Unsupported())
+        {
+            return;
+        }
+
+        using var ns = NetNamespace.Create();
+        ns.RunIp("tuntap", "add", "dev", "nmtap0", "mode", "tap");
+        var e = Assert.Throws<NativeException>(() => TunDevice.Create(ns, "nmtap0"));
+        output.WriteLine(e.Message);
+        Assert.Equal(Errno.EINVAL, e.ErrorNumber);
+        Assert.Contains("name 'nmtap0' is in use", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_tun_named_lo_says_the_name_is_in_use()
+    {
+        if (Unsupported())
+        {
+            return;
+        }
+
+        using var ns = NetNamespace.Create();
+        var e = Assert.Throws<NativeException>(() => TunDevice.Create(ns, "lo"));
+        Assert.Contains("name 'lo' is in use", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_same_name_in_two_namespaces_does_not_collide()
+    {
+        if (Unsupported())
+        {
+            return;
+        }
+
+        using var a = NetNamespace.Create();
+        using var b = NetNamespace.Create();
+        using var ta = TunDevice.Create(a, "nmsame0");
+        using var tb = TunDevice.Create(b, "nmsame0");
+        Assert.Equal(ta.Name, tb.Name);
+    }
+
+    [Fact]
+    public void A_tun_without_cap_net_admin_says_root_or_cap_net_admin_is_needed()
+    {
+        if (Unsupported())
+        {
+            return;
+        }
+
+        using var ns = NetNamespace.Create();
+        var e = Assert.Throws<NativeException>(() => ns.Run(() =>
+        {
+            // Capabilities are per thread: only this dedicated namespace thread loses CAP_NET_ADMIN.
+            DropEffectiveCapabilityOnThisThread(12);
+            return NativeTun.Open("nmperm0", multiQueue: false, nonBlocking: true, out _);
+        }));
+        output.WriteLine(e.Message);
+        Assert.Equal(Errno.EPERM, e.ErrorNumber);
+        Assert.Contains("needs root or CAP_NET_ADMIN", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Opening_an_unknown_namespace_names_it_and_says_it_does_not_exist()
+    {
+        var e = Assert.Throws<NativeException>(() => NetNamespace.Open("netmem-no-such-namespace"));
+        output.WriteLine(e.Message);
+        Assert.Equal(Errno.ENOENT, e.ErrorNumber);
+        Assert.Contains("no network namespace named 'netmem-no-such-namespace'", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("../etc")]
+    [InlineData("a/b")]
+    [InlineData("with space")]
+    [InlineData("")]
+    public void A_namespace_name_that_is_not_a_plain_name_is_refused(string name)
+    {
+        Assert.ThrowsAny<ArgumentException>(() => NetNamespace.Open(name));
+    }
+
+    [Fact]
+    public void A_failing_ip_command_reports_the_command_and_its_error()
+    {
+        if (Unsupported())
+        {
+            return;
+        }
+
+        using var ns = NetNamespace.Create();
+        var e = Assert.Throws<IpCommandException>(() => ns.RunIp("link", "show", "dev", "nmnosuch0"));
+        output.WriteLine(e.Message);
+        Assert.Equal($"ip -n {ns.Name} link show dev nmnosuch0", e.CommandLine);
+        Assert.NotEqual(0, e.ExitCode);
+        Assert.Contains("nmnosuch0", e.StandardError, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("a-name-too-long-for-linux")]
+    [InlineData("bad/name")]
+    public void An_invalid_interface_name_is_refused_before_the_kernel_sees_it(string name)
+    {
+        Assert.Throws<ArgumentException>(() => NativeTun.Open(name, false, true, out _));
+    }
+
+    [Fact]
+    public void Configuration_outside_the_test_ranges_is_refused()
+    {
+        Assert.False(TunAddressPolicy.IsAllowed(System.Net.IPAddress.Parse("10.0.0.1")));
+        Assert.False(TunAddressPolicy.IsAllowed(System.Net.IPAddress.Parse("198.20.0.1")));
+        Assert.False(TunAddressPolicy.IsAllowed(System.Net.IPAddress.Parse("2001:db8::1")));
+        Assert.True(TunAddressPolicy.IsAllowed(System.Net.IPAddress.Parse("198.19.255.1")));
+        Assert.True(TunAddressPolicy.IsAllowed(System.Net.IPAddress.Parse("fd12::1")));
+        Assert.Throws<ArgumentException>(() => TunAddressPolicy.EnsureAllowed(System.Net.IPAddress.Parse("192.168.1.1"), 24, "a"));
+        Assert.Throws<ArgumentOutOfRangeException>(() => TunAddressPolicy.EnsureAllowed(System.Net.IPAddress.Parse("198.18.0.1"), 8, "a"));
+    }
+
+    private static unsafe void DropEffectiveCapabilityOnThisThread(int capability)
+    {
+        CapHeader header = new() { Version = 0x20080522, Pid = 0 };
+        CapData* data = stackalloc CapData[2];
+        if (Capget(&header, data) != 0)
+        {
+            throw new NativeException("capget", Marshal.GetLastPInvokeError());
+        }
+
+        data[capability / 32].Effective &= ~(1u << (capability % 32));
+        if (Capset(&header, data) != 0)
+        {
+            throw new NativeException("capset", Marshal.GetLastPInvokeError());
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "capget", SetLastError = true)]
+    private static unsafe partial int Capget(CapHeader* header, CapData* data);
+
+    [LibraryImport("libc", EntryPoint = "capset", SetLastError = true)]
+    private static unsafe partial int Capset(CapHeader* header, CapData* data);
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct CapHeader
+    {
+        public uint Version;
+        public int Pid;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct CapData
+    {
+        public uint Effective;
+        public uint Permitted;
+        public uint Inheritable;
+    }
+}
