@@ -5,7 +5,7 @@ namespace Netmem.Drivers.Common;
 /// <summary>One rx queue's counters: written by its poll loop only, read by anyone.</summary>
 public sealed class RxCounters
 {
-    private static readonly int ReasonCount = Enum.GetValues<DropReason>().Length;
+    private static readonly int ReasonCount = (int)Enum.GetValues<DropReason>().Max() + 1;
     private readonly long[] _drops = new long[ReasonCount];
     private long _packets;
     private long _bytes;

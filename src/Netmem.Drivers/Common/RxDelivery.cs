@@ -20,9 +20,15 @@ public static class RxDelivery
     /// <c>net_iov</c>s; without it the whole frame lands in one readable buffer. A frame that
     /// cannot be delivered is counted by reason and every netmem it took goes back.
     /// </summary>
-    public static void Deliver(ReadOnlySpan<byte> frame, in ParsedPacket p, QueueMemory mem, DmaDevice? dma, FlowSteering flows, RxCounters counters)
+    public static void Deliver(ReadOnlySpan<byte> frame, in IpPacketInfo p, QueueMemory mem, DmaDevice? dma, FlowSteering flows, RxCounters counters)
     {
-        var key = new FlowKey(p.Protocol == 6 ? IpProtocol.Tcp : IpProtocol.Udp, p.DstPort, p.SrcAddr, p.DstAddr, p.SrcPort);
+        if (p.PayloadLength == 0)
+        {
+            counters.Drop(DropReason.ZeroPayload);
+            return;
+        }
+
+        var key = new FlowKey(p.L4 == L4Kind.Tcp ? IpProtocol.Tcp : IpProtocol.Udp, p.DestinationPort, p.SourceAddress, p.DestinationAddress, p.SourcePort);
         DevmemSocket? socket = flows.Lookup(key);
         if (socket is null)
         {
@@ -40,7 +46,7 @@ public static class RxDelivery
         }
     }
 
-    private static void DeliverSplit(ReadOnlySpan<byte> frame, in ParsedPacket p, QueueMemory mem, DmaDevice? dma, DevmemSocket socket, RxCounters counters)
+    private static void DeliverSplit(ReadOnlySpan<byte> frame, in IpPacketInfo p, QueueMemory mem, DmaDevice? dma, DevmemSocket socket, RxCounters counters)
     {
         NetmemRef header = mem.HeaderPool.AllocFrag(p.HeaderLength, out int headerOffset);
         if (header.IsNull)
@@ -90,7 +96,7 @@ public static class RxDelivery
         counters.Delivered(p.PayloadLength);
     }
 
-    private static void DeliverLinear(ReadOnlySpan<byte> frame, in ParsedPacket p, QueueMemory mem, DevmemSocket socket, RxCounters counters)
+    private static void DeliverLinear(ReadOnlySpan<byte> frame, in IpPacketInfo p, QueueMemory mem, DevmemSocket socket, RxCounters counters)
     {
         if (frame.Length > mem.HeaderPool.NetmemSize)
         {

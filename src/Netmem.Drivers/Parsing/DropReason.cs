@@ -1,33 +1,27 @@
 namespace Netmem.Drivers.Parsing;
 
-/// <summary>Why a driver did not deliver a frame. Every frame is either delivered or counted under one of these.</summary>
+/// <summary>
+/// Why a driver did not deliver a frame. Every frame is either delivered or counted under one of
+/// these. The first values are the parser's <see cref="IpDropReason"/>s, with the same numbers;
+/// the rest are the driver's own.
+/// </summary>
 public enum DropReason
 {
-    None = 0,
+    None = IpDropReason.None,
+    Truncated = IpDropReason.Truncated,
+    BadVersion = IpDropReason.BadVersion,
+    BadHeaderLength = IpDropReason.BadHeaderLength,
+    BadLength = IpDropReason.BadLength,
+    Fragment = IpDropReason.Fragment,
+    UnsupportedProtocol = IpDropReason.UnsupportedProtocol,
+    BadL4Length = IpDropReason.BadL4Length,
+    BadL4HeaderLength = IpDropReason.BadL4HeaderLength,
+    BadExtensionHeader = IpDropReason.BadExtensionHeader,
+    TooManyExtensionHeaders = IpDropReason.TooManyExtensionHeaders,
+    UnknownEtherType = IpDropReason.UnknownEtherType,
 
-    /// <summary>The frame ends inside a header.</summary>
-    Truncated,
-
-    /// <summary>IP version field is neither 4 nor 6.</summary>
-    BadVersion,
-
-    /// <summary>An IP length field disagrees with the frame.</summary>
-    BadLength,
-
-    /// <summary>Ethertype is not IPv4, IPv6 or one 802.1Q tag over them.</summary>
-    UnknownEthertype,
-
-    /// <summary>An IP fragment (IPv4 MF/offset, IPv6 fragment header): not reassembled here.</summary>
-    Fragment,
-
-    /// <summary>Neither UDP nor TCP (ICMP, neighbour discovery, ...).</summary>
-    UnsupportedProtocol,
-
-    /// <summary>The UDP length or TCP data offset is inconsistent.</summary>
-    BadL4Length,
-
-    /// <summary>A datagram with no payload bytes.</summary>
-    ZeroPayload,
+    /// <summary>A datagram with no payload bytes: nothing to place in payload memory.</summary>
+    ZeroPayload = 32,
 
     /// <summary>No socket is bound to the flow.</summary>
     NoSocket,
@@ -43,4 +37,11 @@ public enum DropReason
 
     /// <summary>The device's receive FIFO was full: the frame never reached the poll loop.</summary>
     RxFifoFull,
+}
+
+/// <summary>Conversions between parser and driver drop reasons.</summary>
+public static class DropReasons
+{
+    /// <summary>The driver drop reason of a parser result.</summary>
+    public static DropReason From(IpDropReason reason) => (DropReason)(int)reason;
 }

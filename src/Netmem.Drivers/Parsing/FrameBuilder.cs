@@ -39,12 +39,12 @@ public static class FrameBuilder
         int off = 12;
         if (vlan > 0)
         {
-            BinaryPrimitives.WriteUInt16BigEndian(dest[off..], PacketParser.EtherTypeVlan);
+            BinaryPrimitives.WriteUInt16BigEndian(dest[off..], IpPacketParser.EtherTypeVlan);
             BinaryPrimitives.WriteUInt16BigEndian(dest[(off + 2)..], (ushort)(vlan & 0x0FFF));
             off += 4;
         }
 
-        BinaryPrimitives.WriteUInt16BigEndian(dest[off..], ipv6 ? PacketParser.EtherTypeIPv6 : PacketParser.EtherTypeIPv4);
+        BinaryPrimitives.WriteUInt16BigEndian(dest[off..], ipv6 ? IpPacketParser.EtherTypeIPv6 : IpPacketParser.EtherTypeIPv4);
         off += 2;
         int udpLen = 8 + payload.Length;
         if (ipv6)

@@ -170,10 +170,10 @@ internal sealed unsafe class SimNicQueue : IDisposable
 
     private void Process(ReadOnlySpan<byte> frame, QueueMemory mem)
     {
-        DropReason r = PacketParser.ParseEthernet(frame, out ParsedPacket p);
-        if (r != DropReason.None)
+        IpDropReason r = IpPacketParser.ParseEthernet(frame, out IpPacketInfo p);
+        if (r != IpDropReason.None)
         {
-            Counters.Drop(r);
+            Counters.Drop(DropReasons.From(r));
             return;
         }
 

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Net;
+using Netmem.Drivers.Parsing;
 using Netmem.Drivers.Tun;
 using Xunit;
 using static Netmem.Tests.Tun.PacketBuilder;

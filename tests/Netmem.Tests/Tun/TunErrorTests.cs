@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Netmem.Drivers.Parsing;
 using Netmem.Drivers.Tun;
 using Netmem.Native;
 using Xunit;

@@ -1,4 +1,5 @@
 using System.Net;
+using Netmem.Drivers.Parsing;
 using Netmem.Drivers.Tun;
 using Netmem.Native;
 using Xunit;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Netmem.Drivers.Parsing;
 using Netmem.Drivers.Tun;
 
 namespace Netmem.Tests.Tun;

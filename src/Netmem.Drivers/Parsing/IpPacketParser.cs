@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace Netmem.Drivers.Tun;
+namespace Netmem.Drivers.Parsing;
 
 /// <summary>
 /// Zero-allocation parser for the packets a software NIC sees: raw IP packets as a TUN device

@@ -1,6 +1,6 @@
 using System.Net;
 
-namespace Netmem.Drivers.Tun;
+namespace Netmem.Drivers.Parsing;
 
 /// <summary>Why <see cref="IpPacketParser"/> could not hand a packet to a UDP/TCP consumer.</summary>
 public enum IpDropReason : byte
