@@ -168,6 +168,19 @@ public sealed unsafe class DmaDevice
         }
     }
 
+    /// <summary>
+    /// The device's own address for [<paramref name="dmaAddress"/>, +<paramref name="length"/>), for
+    /// a driver that lets an I/O source (a TUN read) write straight into device memory, as the
+    /// NIC's DMA engine would. The region stays referenced until the caller releases
+    /// <paramref name="region"/>. Never hand the address out as readable memory.
+    /// </summary>
+    /// <exception cref="NetmemException">EFAULT: the range is not inside one mapped segment.</exception>
+    internal byte* AcquireDeviceAddress(ulong dmaAddress, int length, out DmabufRegion region)
+    {
+        region = Translate(dmaAddress, length, "write", out long offset);
+        return region.DeviceAddress(offset);
+    }
+
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"dma device '{Name}'");
 
     /// <summary>

@@ -1,48 +1,37 @@
 using System.Runtime.InteropServices;
 using Netmem.Drivers.Common;
 using Netmem.Drivers.Parsing;
-using Netmem.Native;
 using Netmem.Rings;
 
 namespace Netmem.Drivers.SimNic;
 
 /// <summary>
-/// One SimNic rx queue: a receive FIFO that injected frames wait in (the wire), and a poll loop
-/// on its own thread (the queue's NAPI consumer) that parses frames, places them into the
-/// queue's memory and delivers them.
+/// One SimNic rx queue: a receive FIFO that injected frames wait in (the wire), drained by the
+/// queue's poll loop, which parses frames, places them into the queue's memory and delivers them.
 /// </summary>
 /// <remarks>
 /// The FIFO is two <see cref="PtrRing"/>s of slot indices over one unmanaged block: free slots
-/// and ready slots, so injectors on any thread and the poll loop never lock. Stop and start are
-/// a handshake with the poll loop: stop parks it between frames and takes its memory; start
-/// hands it memory and lets it run. Frames waiting in the FIFO survive a restart.
+/// and ready slots, so injectors on any thread and the poll loop never lock. Frames waiting in
+/// the FIFO survive a queue restart.
 /// </remarks>
-internal sealed unsafe class SimNicQueue : IDisposable
+internal sealed unsafe class SimNicQueue : NapiPollThread
 {
     private const int Batch = 32;
 
     private readonly SimNic _nic;
-    private readonly int _index;
     private readonly int _slotSize;
     private readonly byte* _slots;
     private readonly int[] _lengths;
     private readonly PtrRing _free;
     private readonly PtrRing _ready;
     private readonly ManualResetEventSlim _doorbell = new(false);
-    private readonly ManualResetEventSlim _run = new(false);
-    private readonly ManualResetEventSlim _stopped = new(false);
-    private readonly int? _pinCpu;
-    private Thread? _thread;
-    private QueueMemory? _mem;
-    private volatile bool _stopRequested;
-    private volatile bool _exit;
     private volatile bool _sleeping;
+    private int _disposed;
 
     public SimNicQueue(SimNic nic, int index, int fifoSlots, int maxFrame, int? pinCpu)
+        : base(nic.Device, index, pinCpu)
     {
         _nic = nic;
-        _index = index;
-        _pinCpu = pinCpu;
         _slotSize = (maxFrame + 63) & ~63;
         _slots = (byte*)NativeMemory.AlignedAlloc((nuint)fifoSlots * (nuint)_slotSize, 64);
         _lengths = new int[fifoSlots];
@@ -53,11 +42,6 @@ internal sealed unsafe class SimNicQueue : IDisposable
             _free.TryEnqueue((nuint)i);
         }
     }
-
-    public RxCounters Counters { get; } = new();
-
-    /// <summary>The memory the queue runs on now (null while stopped).</summary>
-    public QueueMemory? Memory => _mem;
 
     /// <summary>FIFO slots free for injection.</summary>
     public int FreeSlots => _free.Count;
@@ -91,123 +75,50 @@ internal sealed unsafe class SimNicQueue : IDisposable
         return true;
     }
 
-    /// <summary>Runs the queue on <paramref name="mem"/>; the first call starts the poll thread.</summary>
-    public void Start(QueueMemory mem)
+    protected override bool Poll(QueueMemory mem)
     {
-        _mem = mem;
-        _stopRequested = false;
-        _stopped.Reset();
-        _run.Set();
-        if (_thread is null)
-        {
-            _thread = new Thread(PollLoop) { IsBackground = true, Name = $"{_nic.Device.Name}-napi{_index}" };
-            _thread.Start();
-        }
-    }
-
-    /// <summary>Parks the poll loop between frames and returns the memory it ran on.</summary>
-    public QueueMemory Stop()
-    {
-        _run.Reset();
-        _stopRequested = true;
-        _doorbell.Set();
-        if (_thread is not null && !_stopped.Wait(TimeSpan.FromSeconds(30)))
-        {
-            throw new NetmemException(Errno.EBUSY, $"{_nic.Device.Name} queue {_index}: poll loop did not stop");
-        }
-
-        QueueMemory mem = _mem ?? throw new NetmemException(Errno.EINVAL, $"{_nic.Device.Name} queue {_index} is not running");
-        _mem = null;
-        return mem;
-    }
-
-    private void PollLoop()
-    {
-        var napi = _nic.Device.RxQueues[_index].Napi;
-        napi.BindToCurrentThread();
-        if (_pinCpu is int cpu)
-        {
-            Sys.SchedSetaffinity(cpu);
-        }
-
         Span<nuint> batch = stackalloc nuint[Batch];
-        SpinWait idle = default;
-        while (true)
+        int n = _ready.DequeueBurst(batch);
+        for (int i = 0; i < n; i++)
         {
-            if (_stopRequested)
+            int slot = (int)batch[i];
+            ReadOnlySpan<byte> frame = new(_slots + ((long)slot * _slotSize), _lengths[slot]);
+            IpDropReason r = IpPacketParser.ParseEthernet(frame, out IpPacketInfo p);
+            if (r != IpDropReason.None)
             {
-                _stopped.Set();
-                _run.Wait();
-                if (_exit)
-                {
-                    break;
-                }
-
+                Counters.Drop(DropReasons.From(r));
                 continue;
             }
 
-            int n = _ready.DequeueBurst(batch);
-            if (n == 0)
-            {
-                Idle(ref idle);
-                continue;
-            }
-
-            idle.Reset();
-            QueueMemory mem = _mem!;
-            for (int i = 0; i < n; i++)
-            {
-                int slot = (int)batch[i];
-                Process(new ReadOnlySpan<byte>(_slots + ((long)slot * _slotSize), _lengths[slot]), mem);
-            }
-
-            _free.EnqueueBurst(batch[..n]);
+            RxDelivery.Deliver(frame, p, mem, _nic.Dma, _nic.Flows, Counters);
         }
 
-        napi.Unbind();
-        _stopped.Set();
+        _free.EnqueueBurst(batch[..n]);
+        return n != 0;
     }
 
-    private void Process(ReadOnlySpan<byte> frame, QueueMemory mem)
+    protected override void WaitForWork()
     {
-        IpDropReason r = IpPacketParser.ParseEthernet(frame, out IpPacketInfo p);
-        if (r != IpDropReason.None)
-        {
-            Counters.Drop(DropReasons.From(r));
-            return;
-        }
-
-        RxDelivery.Deliver(frame, p, mem, _nic.Dma, _nic.Flows, Counters);
-    }
-
-    private void Idle(ref SpinWait idle)
-    {
-        if (!idle.NextSpinWillYield)
-        {
-            idle.SpinOnce(sleep1Threshold: -1);
-            return;
-        }
-
         _sleeping = true;
-        if (_ready.IsEmpty && !_stopRequested)
+        if (_ready.IsEmpty && !StopRequested)
         {
             _doorbell.Wait(1);
         }
 
         _sleeping = false;
         _doorbell.Reset();
-        idle.Reset();
     }
 
-    public void Dispose()
+    protected override void Wake() => _doorbell.Set();
+
+    protected override void Dispose(bool disposing)
     {
-        _exit = true;
-        _stopRequested = true;
-        _run.Set();
-        _doorbell.Set();
-        _thread?.Join(TimeSpan.FromSeconds(30));
-        _free.Dispose();
-        _ready.Dispose();
-        NativeMemory.AlignedFree(_slots);
+        base.Dispose(disposing);
+        if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _free.Dispose();
+            _ready.Dispose();
+            NativeMemory.AlignedFree(_slots);
+        }
     }
 }

@@ -1,0 +1,152 @@
+using Netmem.Native;
+using Netmem.Net;
+
+namespace Netmem.Drivers.Common;
+
+/// <summary>
+/// A queue's poll loop on its own thread (the kernel's NAPI context): it owns the queue's memory
+/// while running, and stops and starts as the queue management ops ask.
+/// </summary>
+/// <remarks>
+/// Stop and start are a handshake: <see cref="Stop"/> asks the loop to park between polls,
+/// waits until it has, and takes its memory; <see cref="Start"/> hands it memory and lets it
+/// run. The loop binds the queue's <see cref="NapiContext"/> to its thread, so the pools know
+/// their consumer, and may pin itself to a CPU.
+/// </remarks>
+public abstract class NapiPollThread : IDisposable
+{
+    private readonly ManualResetEventSlim _run = new(false);
+    private readonly ManualResetEventSlim _stopped = new(false);
+    private readonly NapiContext _napi;
+    private readonly int? _pinCpu;
+    private readonly string _name;
+    private Thread? _thread;
+    private QueueMemory? _mem;
+    private volatile bool _stopRequested;
+    private volatile bool _exit;
+
+    protected NapiPollThread(NetDevice device, int queueIndex, int? pinCpu)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        Device = device;
+        QueueIndex = queueIndex;
+        _napi = device.RxQueues[queueIndex].Napi;
+        _pinCpu = pinCpu;
+        _name = $"{device.Name}-napi{queueIndex}";
+    }
+
+    public NetDevice Device { get; }
+
+    public int QueueIndex { get; }
+
+    /// <summary>Delivered and dropped counts of this queue.</summary>
+    public RxCounters Counters { get; } = new();
+
+    /// <summary>The memory the queue runs on now (null while stopped).</summary>
+    public QueueMemory? Memory => _mem;
+
+    /// <summary>True while the loop is asked to park.</summary>
+    protected bool StopRequested => _stopRequested;
+
+    /// <summary>Runs the queue on <paramref name="mem"/>; the first call starts the thread.</summary>
+    public void Start(QueueMemory mem)
+    {
+        _mem = mem;
+        _stopRequested = false;
+        _stopped.Reset();
+        _run.Set();
+        if (_thread is null)
+        {
+            _thread = new Thread(Loop) { IsBackground = true, Name = _name };
+            _thread.Start();
+        }
+    }
+
+    /// <summary>Parks the loop between polls and returns the memory it ran on.</summary>
+    public QueueMemory Stop()
+    {
+        _run.Reset();
+        _stopRequested = true;
+        Wake();
+        if (_thread is not null && !_stopped.Wait(TimeSpan.FromSeconds(30)))
+        {
+            throw new NetmemException(Errno.EBUSY, $"{_name}: poll loop did not stop");
+        }
+
+        QueueMemory mem = _mem ?? throw new NetmemException(Errno.EINVAL, $"{_name}: queue is not running");
+        _mem = null;
+        return mem;
+    }
+
+    /// <summary>Processes what is ready using <paramref name="mem"/>; false when there was nothing.</summary>
+    protected abstract bool Poll(QueueMemory mem);
+
+    /// <summary>Waits briefly for work (bounded, so stop requests are seen).</summary>
+    protected abstract void WaitForWork();
+
+    /// <summary>Interrupts <see cref="WaitForWork"/>.</summary>
+    protected abstract void Wake();
+
+    private void Loop()
+    {
+        _napi.BindToCurrentThread();
+        if (_pinCpu is int cpu)
+        {
+            Sys.SchedSetaffinity(cpu);
+        }
+
+        SpinWait spin = default;
+        while (true)
+        {
+            if (_stopRequested)
+            {
+                _stopped.Set();
+                _run.Wait();
+                if (_exit)
+                {
+                    break;
+                }
+
+                continue;
+            }
+
+            if (Poll(_mem!))
+            {
+                spin.Reset();
+            }
+            else if (!spin.NextSpinWillYield)
+            {
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
+            else
+            {
+                WaitForWork();
+                spin.Reset();
+            }
+        }
+
+        _napi.Unbind();
+        _stopped.Set();
+    }
+
+    /// <summary>Ends the thread. The queue's memory must have been taken with <see cref="Stop"/> first.</summary>
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    protected virtual void Dispose(bool disposing)
+    {
+        if (!disposing || _exit)
+        {
+            return;
+        }
+
+        _exit = true;
+        _stopRequested = true;
+        _run.Set();
+        Wake();
+        _thread?.Join(TimeSpan.FromSeconds(30));
+    }
+}
