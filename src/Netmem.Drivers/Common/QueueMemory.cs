@@ -110,6 +110,25 @@ public sealed class QueueMemory
         return d;
     }
 
+    /// <summary>Puts back a descriptor taken with <see cref="TakeRxDescriptor"/> and not used; it is next again.</summary>
+    public void ReturnRxDescriptor(NetmemRef descriptor)
+    {
+        if (descriptor.IsNull)
+        {
+            return;
+        }
+
+        if (_count == _ring.Length)
+        {
+            PayloadPool.RecycleDirect(descriptor);
+            return;
+        }
+
+        _head = (_head - 1 + _ring.Length) % _ring.Length;
+        _ring[_head] = descriptor;
+        _count++;
+    }
+
     /// <summary>Posts descriptors from the payload pool in bulk until the ring is full.</summary>
     public void Refill()
     {

@@ -76,6 +76,9 @@ public enum L4Kind : byte
 public struct IpPacketInfo
 {
     /// <summary>Why the packet cannot be consumed, or <see cref="IpDropReason.None"/>.</summary>
+    /// <summary>An IPv4 address as this struct stores it: IPv4-mapped IPv6 (::ffff:a.b.c.d).</summary>
+    public static UInt128 MapIPv4(uint address) => ((UInt128)0xFFFFu << 32) | address;
+
     public IpDropReason DropReason { get; internal set; }
 
     public L3Kind L3 { get; internal set; }

@@ -329,7 +329,7 @@ public static class IpPacketParser
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static UInt128 MappedIPv4(uint address) => ((UInt128)0xFFFFu << 32) | address;
+    private static UInt128 MappedIPv4(uint address) => IpPacketInfo.MapIPv4(address);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ushort Be16(ref byte b, int offset)
