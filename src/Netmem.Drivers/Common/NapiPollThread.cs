@@ -17,6 +17,7 @@ public abstract class NapiPollThread : IDisposable
 {
     private readonly ManualResetEventSlim _run = new(false);
     private readonly ManualResetEventSlim _stopped = new(false);
+    private readonly ManualResetEventSlim _resumed = new(false);
     private readonly NapiContext _napi;
     private readonly int? _pinCpu;
     private readonly string _name;
@@ -24,6 +25,9 @@ public abstract class NapiPollThread : IDisposable
     private QueueMemory? _mem;
     private volatile bool _stopRequested;
     private volatile bool _exit;
+
+    /// <summary>True from before a poll takes work until it has processed it (see <see cref="IsBusy"/>).</summary>
+    private volatile bool _busy;
 
     protected NapiPollThread(NetDevice device, int queueIndex, int? pinCpu)
     {
@@ -45,20 +49,35 @@ public abstract class NapiPollThread : IDisposable
     /// <summary>The memory the queue runs on now (null while stopped).</summary>
     public QueueMemory? Memory => _mem;
 
+    /// <summary>
+    /// True while a poll is in progress. A driver reads its own backlog first and this flag
+    /// second: work taken off the backlog between the two reads is covered by the flag.
+    /// </summary>
+    protected bool IsBusy => _busy;
+
     /// <summary>True while the loop is asked to park.</summary>
     protected bool StopRequested => _stopRequested;
 
     /// <summary>Runs the queue on <paramref name="mem"/>; the first call starts the thread.</summary>
     public void Start(QueueMemory mem)
     {
+        bool parked = _stopped.IsSet;
         _mem = mem;
         _stopRequested = false;
         _stopped.Reset();
+        _resumed.Reset();
         _run.Set();
         if (_thread is null)
         {
             _thread = new Thread(Loop) { IsBackground = true, Name = _name };
             _thread.Start();
+        }
+        else if (parked && !_resumed.Wait(TimeSpan.FromSeconds(30)))
+        {
+            // Wait for the parked loop to leave its wait before returning: otherwise a Stop right
+            // after this Start could reset the run event before the loop saw it set, leaving the
+            // loop parked without acknowledging that Stop.
+            throw new NetmemException(Errno.EBUSY, $"{_name}: poll loop did not resume");
         }
     }
 
@@ -107,10 +126,14 @@ public abstract class NapiPollThread : IDisposable
                     break;
                 }
 
+                _resumed.Set();
                 continue;
             }
 
-            if (Poll(_mem!))
+            _busy = true;
+            bool worked = Poll(_mem!);
+            _busy = false;
+            if (worked)
             {
                 spin.Reset();
             }

@@ -100,14 +100,10 @@ public sealed class SimNic : IQueueManagementOps, IDisposable
         DateTime end = DateTime.UtcNow + timeout;
         while (DateTime.UtcNow < end)
         {
-            if (_queues.All(q => q.Pending == 0))
+            // A burst the poll loop has taken off the FIFO but not yet delivered is covered by IsIdle.
+            if (_queues.All(q => q.IsIdle))
             {
-                // One more pass lets a frame that was mid-processing finish.
-                Thread.Sleep(2);
-                if (_queues.All(q => q.Pending == 0))
-                {
-                    return true;
-                }
+                return true;
             }
 
             Thread.Sleep(1);

@@ -49,6 +49,9 @@ internal sealed unsafe class SimNicQueue : NapiPollThread
     /// <summary>Frames waiting in the FIFO.</summary>
     public int Pending => _ready.Count;
 
+    /// <summary>True when no frame waits in the FIFO and none is being processed.</summary>
+    public bool IsIdle => _ready.Count == 0 && !IsBusy;
+
     /// <summary>Copies a frame into the FIFO. False (and counted) when the FIFO is full.</summary>
     public bool Inject(ReadOnlySpan<byte> frame)
     {
