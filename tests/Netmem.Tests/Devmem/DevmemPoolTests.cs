@@ -332,4 +332,27 @@ public sealed unsafe class DevmemPoolTests
         arena.Free(page);
         pool.Dispose();
     }
+    [Fact]
+    public void A_pool_destroy_that_frees_a_binding_with_a_stray_net_iov_out_throws_EBUSY_yet_frees_the_pool()
+    {
+        using var s = new DevmemSetup();
+        int toggle = MemoryProviderToggle.Count;
+        PagePool pool = s.NewPool();
+        NetmemRef n = pool.AllocNetmem();
+        pool.RecycleDirect(n);
+        NetmemRef stray = s.Binding.AllocNetIov(); // taken outside any pool, never returned
+        s.Binding.Put(); // the creator's reference: the pool now holds the last one
+
+        NetmemException e = Assert.Throws<NetmemException>(pool.Dispose);
+
+        Assert.Equal(Native.Errno.EBUSY, e.Errno);
+        Assert.True(pool.IsFreed);
+        Assert.Null(PagePool.FromId(pool.Id));
+        Assert.Equal(toggle, MemoryProviderToggle.Count);
+        Assert.False(s.Binding.IsFreed);
+        Assert.Equal(1, s.Binding.OutstandingNetIovs);
+
+        s.Binding.FreeNetIov(stray);
+        Assert.True(s.Binding.IsFreed);
+    }
 }
