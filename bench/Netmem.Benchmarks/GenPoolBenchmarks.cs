@@ -96,6 +96,7 @@ internal static class GenPoolRegions
 /// starts where the last free was, so this is the steady-state cost a page-at-a-time user sees.
 /// </summary>
 [MemoryDiagnoser]
+[MedianColumn]
 public class GenPoolAllocFreeBenchmarks
 {
     private GenPool _pool = null!;
@@ -125,6 +126,7 @@ public class GenPoolAllocFreeBenchmarks
 /// cost must not grow with the region.
 /// </summary>
 [MemoryDiagnoser]
+[MedianColumn]
 public class GenPoolRegionSizeBenchmarks
 {
     private GenPool _pool = null!;
@@ -155,6 +157,7 @@ public class GenPoolRegionSizeBenchmarks
 /// taken out of it.
 /// </summary>
 [MemoryDiagnoser]
+[MedianColumn]
 public class GenPoolPeerBenchmarks
 {
     private readonly ConcurrentQueue<ulong> _free = new();
@@ -188,6 +191,7 @@ public class GenPoolPeerBenchmarks
 /// genalloc does). This is where the SIMD skip of full words shows, or does not.
 /// </summary>
 [MemoryDiagnoser]
+[MedianColumn]
 public class GenPoolColdScanBenchmarks
 {
     private GenPool _pool = null!;
