@@ -67,12 +67,25 @@ public sealed unsafe class DmabufBinding
         string idText = id.ToString(CultureInfo.InvariantCulture);
         _pool = new GenPool(NetmemDesc.PageShift, GenPoolAlgorithm.FirstFit, "dmabuf binding " + idText);
         _areas = new NetIovArea[mapping.Segments.Count];
-        for (int i = 0; i < _areas.Length; i++)
+        try
         {
-            DmaSegment seg = mapping.Segments[i];
-            var area = new NetIovArea(this, seg);
-            _areas[i] = area;
-            _pool.AddChunk(seg.DmaAddress, (ulong)seg.Length, area);
+            for (int i = 0; i < _areas.Length; i++)
+            {
+                DmaSegment seg = mapping.Segments[i];
+                var area = new NetIovArea(this, seg);
+                _areas[i] = area;
+                _pool.AddChunk(seg.DmaAddress, (ulong)seg.Length, area);
+            }
+        }
+        catch
+        {
+            // Nothing was handed out yet: the descriptors can go at once.
+            foreach (NetIovArea? area in _areas)
+            {
+                area?.Free();
+            }
+
+            throw;
         }
     }
 

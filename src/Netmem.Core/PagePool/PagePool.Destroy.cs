@@ -101,21 +101,36 @@ public sealed unsafe partial class PagePool
         }
 
         _retryTimer?.Dispose();
-        if (_mp is not null)
+        try
         {
-            _mp.Destroy(this);
-            MemoryProviderToggle.Decrement();
+            if (_mp is not null)
+            {
+                // A provider may refuse loudly here (a devmem binding freed with net_iovs still
+                // out throws EBUSY from its last put); the pool still finishes freeing itself and
+                // the toggle still counts down, and the exception reaches the caller.
+                try
+                {
+                    _mp.Destroy(this);
+                }
+                finally
+                {
+                    MemoryProviderToggle.Decrement();
+                }
+            }
+        }
+        finally
+        {
+            PagePoolStats s = _stats.Snapshot();
+            _finalStats = s;
+            if (NetmemEventSource.Log.LifecycleOn())
+            {
+                NetmemEventSource.Log.PagePoolDestroyed(_id, s.HoldCount, s.ReleaseCount);
+            }
+
+            PagePoolRegistry.Unregister(_id);
+            _freed.TrySetResult();
         }
 
-        PagePoolStats s = _stats.Snapshot();
-        _finalStats = s;
-        if (NetmemEventSource.Log.LifecycleOn())
-        {
-            NetmemEventSource.Log.PagePoolDestroyed(_id, s.HoldCount, s.ReleaseCount);
-        }
-
-        PagePoolRegistry.Unregister(_id);
-        _freed.TrySetResult();
         return true;
     }
 
