@@ -280,7 +280,7 @@ public sealed unsafe class DmabufBinding
 
         if (NetmemEventSource.Log.LifecycleOn())
         {
-            NetmemEventSource.Log.QueueBound(0, queue.Index, Id);
+            NetmemEventSource.Log.QueueBound(queue.Device?.Ifindex ?? 0, queue.Index, Id);
         }
     }
 
@@ -419,7 +419,7 @@ public sealed unsafe class DmabufBinding
     {
         if (NetmemEventSource.Log.LifecycleOn())
         {
-            NetmemEventSource.Log.QueueUnbound(0, queue.Index, Id);
+            NetmemEventSource.Log.QueueUnbound(queue.Device?.Ifindex ?? 0, queue.Index, Id);
         }
     }
 

@@ -1,4 +1,3 @@
-using Netmem.Diagnostics;
 using Netmem.Native;
 using Netmem.Providers;
 
@@ -233,11 +232,6 @@ public sealed partial class NetDevice
                 rxq.MemoryProvider = null;
                 throw;
             }
-
-            if (NetmemEventSource.Log.LifecycleOn())
-            {
-                NetmemEventSource.Log.QueueBound(Ifindex, queueIndex, (provider as IDmabufIdentified)?.DmabufId ?? 0);
-            }
         }
     }
 
@@ -257,11 +251,6 @@ public sealed partial class NetDevice
             if (IsRegistered && QueueOps is not null)
             {
                 RestartQueueLocked(rxq);
-            }
-
-            if (NetmemEventSource.Log.LifecycleOn())
-            {
-                NetmemEventSource.Log.QueueUnbound(Ifindex, queueIndex, (provider as IDmabufIdentified)?.DmabufId ?? 0);
             }
         }
     }
