@@ -174,6 +174,43 @@ public sealed class PagePoolBulkAndParamsTests
     }
 
     [Fact]
+    public void Refused_pools_are_finalized_without_taking_the_process_down()
+    {
+        // Regression: the finalizer of a pool whose constructor refused its parameters
+        // dereferenced the ring it never allocated, and crashed the process from the
+        // finalizer thread.
+        int refused = RefuseSomePools(16);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+
+        Assert.Equal(16, refused);
+        using var arena = new PageArena(2 << 20);
+        PagePool pool = Owned(arena);
+        Assert.False(pool.AllocNetmem().IsNull);
+        pool.Dispose();
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static int RefuseSomePools(int n)
+    {
+        int refused = 0;
+        for (int i = 0; i < n; i++)
+        {
+            try
+            {
+                _ = new PagePool(new PagePoolParams { Order = 9 });
+            }
+            catch (NetmemException e) when (e.Errno == Errno.EINVAL)
+            {
+                refused++;
+            }
+        }
+
+        return refused;
+    }
+
+    [Fact]
     public void Pool_size_zero_means_a_1024_entry_ring()
     {
         using var arena = new PageArena(2 << 20);
