@@ -223,7 +223,16 @@ public sealed unsafe class PageArena : IDisposable
     }
 
     /// <summary>True when the page is on this arena's free list.</summary>
-    public bool IsFree(NetmemRef page) => CheckOwn(page)->Common.State == (int)NetmemState.Free;
+    /// <remarks>
+    /// A page the pool released while a holder outside it still had a page reference
+    /// (<see cref="GetPage"/>) is also in state <c>Free</c> (no pool holds it) but is not yet on
+    /// the free list: its page reference count tells the two apart, as <see cref="GetPage"/> does.
+    /// </remarks>
+    public bool IsFree(NetmemRef page)
+    {
+        PageDesc* d = CheckOwn(page);
+        return d->Common.State == (int)NetmemState.Free && Volatile.Read(ref d->PageRef) == 0;
+    }
 
     /// <summary>O(1): the page containing <paramref name="address"/>, or null when outside the arena or not carved.</summary>
     public NetmemRef FromAddress(nint address)

@@ -200,7 +200,10 @@ public sealed unsafe partial class PagePool
             NativeMemory.AlignedFree(_cpuCaches);
         }
 
-        _ring.Dispose();
-        _stats.Dispose();
+        // A constructor that refused its parameters threw before the ring and counters existed,
+        // and the finalizer still runs on that half-built object: dereferencing them here threw
+        // on the finalizer thread and took the process down.
+        _ring?.Dispose();
+        _stats?.Dispose();
     }
 }

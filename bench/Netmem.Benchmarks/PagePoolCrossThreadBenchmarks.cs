@@ -1,0 +1,140 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.InteropServices;
+using BenchmarkDotNet.Attributes;
+using Netmem.Rings;
+
+namespace Netmem.Benchmarks;
+
+/// <summary>
+/// One thread allocates, another returns: the shape of an rx queue whose packets are consumed
+/// on other threads. The benchmark thread allocates <see cref="Pages"/> buffers and hands each
+/// to a long-lived returner thread through an SPSC handoff (a <see cref="PtrRing"/> of 1024,
+/// the same for both pools); the returner gives it back to its pool. The time per operation is
+/// per page moved through the full cycle; pages/second is its inverse.
+/// </summary>
+[MemoryDiagnoser]
+[SuppressMessage("Design", "CA1001", Justification = "BenchmarkDotNet owns the lifetime: GlobalCleanup frees everything.")]
+public unsafe class PagePoolCrossThreadBenchmarks
+{
+    /// <summary>Pages per invocation.</summary>
+    public const int Pages = 1 << 20;
+
+    private PageArena _arena = null!;
+    private PagePool _pool = null!;
+    private NapiContext _napi = null!;
+    private ConcurrentQueue<nint> _queuePool = null!;
+    private PtrRing _handoff = null!;
+    private SpinWorker _worker = null!;
+    private Action _returnToPagePool = null!;
+    private Action _returnToQueuePool = null!;
+
+    /// <summary>Pages the arena still had out after cleanup (0 when every page came back).</summary>
+    internal int ArenaPagesOutAfterCleanup { get; private set; } = -1;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _arena = new PageArena(256L << 20);
+        _napi = new NapiContext("bench-xthread");
+        _pool = new PagePool(new PagePoolParams { Napi = _napi, Arena = _arena, Name = "bench-xthread" });
+        _queuePool = new ConcurrentQueue<nint>();
+        _handoff = new PtrRing(1024);
+        _worker = new SpinWorker("bench-returner");
+        _returnToPagePool = ReturnToPagePool;
+        _returnToQueuePool = ReturnToQueuePool;
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _worker.Dispose();
+        _pool.Dispose();
+        ArenaPagesOutAfterCleanup = _arena.PagesOut(0);
+        _arena.Dispose();
+        _handoff.Dispose();
+        while (_queuePool.TryDequeue(out nint block))
+        {
+            NativeMemory.AlignedFree((void*)block);
+        }
+    }
+
+    /// <summary>Netmem owned pool: the consumer allocates, the remote thread puts with allowDirect: false (through the recycle ring).</summary>
+    [Benchmark(OperationsPerInvoke = Pages, Description = "Cross-thread: PagePool (owned) alloc -> remote PutNetmem")]
+    public void PagePool_CrossThread()
+    {
+        _napi.BindToCurrentThread();
+        PagePool pool = _pool;
+        _worker.Start(_returnToPagePool);
+        SpinWait spin = default;
+        for (int i = 0; i < Pages; i++)
+        {
+            nuint v = pool.AllocNetmem().Value;
+            while (!_handoff.TryEnqueue(v))
+            {
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
+        }
+
+        _worker.Wait();
+    }
+
+    /// <summary>Peer: a ConcurrentQueue pool of 4 KiB native blocks; the consumer dequeues, the remote thread enqueues.</summary>
+    [Benchmark(Baseline = true, OperationsPerInvoke = Pages, Description = "Cross-thread: ConcurrentQueue<nint> pool TryDequeue -> remote Enqueue")]
+    public void ConcurrentQueuePool_CrossThread()
+    {
+        ConcurrentQueue<nint> q = _queuePool;
+        _worker.Start(_returnToQueuePool);
+        SpinWait spin = default;
+        for (int i = 0; i < Pages; i++)
+        {
+            if (!q.TryDequeue(out nint block))
+            {
+                block = (nint)NativeMemory.AlignedAlloc(PagePoolBenchmarks.BlockSize, 64);
+            }
+
+            while (!_handoff.TryEnqueue((nuint)block))
+            {
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
+        }
+
+        _worker.Wait();
+    }
+
+    private void ReturnToPagePool()
+    {
+        PagePool pool = _pool;
+        SpinWait spin = default;
+        for (int n = 0; n < Pages;)
+        {
+            if (_handoff.TryDequeue(out nuint v))
+            {
+                pool.PutNetmem(NetmemRef.FromValue(v), -1, allowDirect: false);
+                n++;
+            }
+            else
+            {
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
+        }
+    }
+
+    private void ReturnToQueuePool()
+    {
+        ConcurrentQueue<nint> q = _queuePool;
+        SpinWait spin = default;
+        for (int n = 0; n < Pages;)
+        {
+            if (_handoff.TryDequeue(out nuint v))
+            {
+                q.Enqueue((nint)v);
+                n++;
+            }
+            else
+            {
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
+        }
+    }
+}
