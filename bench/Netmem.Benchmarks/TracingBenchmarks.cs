@@ -21,7 +21,7 @@ public class TracingBenchmarks
     private PagePool? _pool;
     private LifecycleListener? _listener;
 
-    [GlobalSetup(Target = nameof(TracingOff))]
+    [GlobalSetup(Targets = [nameof(TracingOff), nameof(TracingOffControl)])]
     public void SetupOff() => CreatePool();
 
     [GlobalSetup(Target = nameof(LifecycleListenerOn))]
@@ -50,6 +50,10 @@ public class TracingBenchmarks
 
     [Benchmark(OperationsPerInvoke = Batch)]
     public void LifecycleListenerOn() => AllocRecycle();
+
+    /// <summary>The baseline again, in its own process: shows the run-to-run noise of this machine.</summary>
+    [Benchmark(OperationsPerInvoke = Batch)]
+    public void TracingOffControl() => AllocRecycle();
 
     private void AllocRecycle()
     {
