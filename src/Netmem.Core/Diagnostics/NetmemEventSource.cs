@@ -1,5 +1,7 @@
 using System.Diagnostics.Tracing;
 using System.Runtime.CompilerServices;
+using System.Text.Json;
+using Netmem.Net;
 
 namespace Netmem.Diagnostics;
 
@@ -13,6 +15,12 @@ namespace Netmem.Diagnostics;
 /// call site tests <see cref="EventSource.IsEnabled(EventLevel, EventKeywords)"/> inline first
 /// and computes no argument when no one listens; payloads are written with
 /// <see cref="EventSource.WriteEventCore"/>, so an enabled event allocates nothing either.
+/// <para>Introspection from another process: a session that enables this source with the
+/// argument <c>Command=Dump</c> (an EventPipe provider argument, an
+/// <see cref="EventListener.EnableEvents(EventSource, EventLevel, EventKeywords, IDictionary{string, string})"/>
+/// argument, or <see cref="EventSource.SendCommand"/> with <see cref="DumpCommand"/>) gets one
+/// <see cref="IntrospectionDump"/> event per registered kind (<see cref="RegisterDump"/>), then one
+/// <see cref="IntrospectionDumpCompleted"/>. <c>netmem pools --pid</c> reads them.</para>
 /// </remarks>
 [EventSource(Name = SourceName)]
 public sealed unsafe class NetmemEventSource : EventSource
@@ -34,7 +42,25 @@ public sealed unsafe class NetmemEventSource : EventSource
 
         /// <summary>Per-netmem hold and release (high volume).</summary>
         public const EventKeywords Netmem = (EventKeywords)0x2;
+
+        /// <summary>Introspection dumps, written only when a session asks for one (<c>Command=Dump</c>).</summary>
+        public const EventKeywords Introspection = (EventKeywords)0x4;
     }
+
+    /// <summary>The custom command that asks for a dump through <see cref="EventSource.SendCommand"/>.</summary>
+    public const EventCommand DumpCommand = (EventCommand)1;
+
+    /// <summary>The provider argument that asks for a dump: <c>Command=Dump</c>.</summary>
+    public const string CommandArgument = "Command";
+
+    /// <summary>The value of <see cref="CommandArgument"/> that asks for a dump.</summary>
+    public const string DumpArgumentValue = "Dump";
+
+    /// <summary>Dump kind of <see cref="NetdevIntrospection.PagePoolsJson"/>.</summary>
+    public const string PagePoolsDumpKind = "page-pools";
+
+    /// <summary>Dump kind of <see cref="NetdevIntrospection.PagePoolStatsJson"/>.</summary>
+    public const string PagePoolStatsDumpKind = "page-pool-stats";
 
     public const int PoolCreatedId = 1;
     public const int StateHoldId = 2;
@@ -46,6 +72,8 @@ public sealed unsafe class NetmemEventSource : EventSource
     public const int BindingDestroyedId = 8;
     public const int QueueBoundId = 9;
     public const int QueueUnboundId = 10;
+    public const int IntrospectionDumpId = 11;
+    public const int IntrospectionDumpCompletedId = 12;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal bool LifecycleOn() => IsEnabled(EventLevel.Informational, Keywords.Lifecycle);
@@ -177,6 +205,123 @@ public sealed unsafe class NetmemEventSource : EventSource
     public void QueueUnbound(int ifindex, int queue, int bindingId)
     {
         WriteEvent(QueueUnboundId, ifindex, queue, bindingId);
+    }
+
+    /// <summary>One introspection dump: <paramref name="json"/> is the dump of <paramref name="kind"/>.</summary>
+    [Event(IntrospectionDumpId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle | Keywords.Introspection)]
+    public void IntrospectionDump(string kind, string json)
+    {
+        kind ??= string.Empty;
+        json ??= string.Empty;
+        fixed (char* k = kind)
+        fixed (char* j = json)
+        {
+            EventData* d = stackalloc EventData[2];
+            d[0].DataPointer = (nint)k;
+            d[0].Size = (kind.Length + 1) * 2;
+            d[1].DataPointer = (nint)j;
+            d[1].Size = (json.Length + 1) * 2;
+            WriteEventCore(IntrospectionDumpId, 2, d);
+        }
+    }
+
+    /// <summary>A dump is complete: <paramref name="kinds"/> <see cref="IntrospectionDump"/> events were written before it.</summary>
+    [Event(IntrospectionDumpCompletedId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle | Keywords.Introspection)]
+    public void IntrospectionDumpCompleted(int kinds)
+    {
+        WriteEvent(IntrospectionDumpCompletedId, kinds);
+    }
+
+    /// <summary>
+    /// Registers (or replaces) a dump kind: <paramref name="json"/> is called on the thread that
+    /// delivers a dump command and must return a JSON document. Drivers register their own
+    /// kinds (<c>queues</c>, <c>devices</c>) next to the built-in <see cref="PagePoolsDumpKind"/>
+    /// and <see cref="PagePoolStatsDumpKind"/>.
+    /// </summary>
+    public static void RegisterDump(string kind, Func<string> json)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(kind);
+        ArgumentNullException.ThrowIfNull(json);
+        DumpRegistry.Register(kind, json);
+    }
+
+    /// <summary>Writes every registered dump, then the completion event. Does nothing unless a session enabled <see cref="Keywords.Introspection"/> or <see cref="Keywords.Lifecycle"/>.</summary>
+    [NonEvent]
+    public void WriteDumps()
+    {
+        if (!IsEnabled(EventLevel.Informational, Keywords.Lifecycle | Keywords.Introspection))
+        {
+            return;
+        }
+
+        var kinds = DumpRegistry.Snapshot();
+        foreach ((string kind, Func<string> json) in kinds)
+        {
+            string text;
+            try
+            {
+                text = json();
+            }
+#pragma warning disable CA1031 // A failing dump is reported in its event rather than breaking the command.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                text = "{\"error\":\"" + JsonEncodedText.Encode(e.Message).Value + "\"}";
+            }
+
+            IntrospectionDump(kind, text);
+        }
+
+        IntrospectionDumpCompleted(kinds.Length);
+    }
+
+    /// <summary>Answers <c>Command=Dump</c> and <see cref="DumpCommand"/>; other commands only update enablement.</summary>
+    protected override void OnEventCommand(EventCommandEventArgs command)
+    {
+        bool dump = command.Command == DumpCommand
+            || (command.Command is EventCommand.Enable or EventCommand.Update
+                && command.Arguments is { } args
+                && args.TryGetValue(CommandArgument, out string? value)
+                && string.Equals(value, DumpArgumentValue, StringComparison.OrdinalIgnoreCase));
+        if (dump)
+        {
+            WriteDumps();
+        }
+    }
+
+    /// <summary>Registered dump kinds, in registration order. Apart from the source so it exists before the source's constructor delivers a pending command.</summary>
+    private static class DumpRegistry
+    {
+        private static readonly Lock s_lock = new();
+        private static readonly List<(string Kind, Func<string> Json)> s_kinds =
+        [
+            (PagePoolsDumpKind, NetdevIntrospection.PagePoolsJson),
+            (PagePoolStatsDumpKind, NetdevIntrospection.PagePoolStatsJson),
+        ];
+
+        public static void Register(string kind, Func<string> json)
+        {
+            lock (s_lock)
+            {
+                int i = s_kinds.FindIndex(k => k.Kind == kind);
+                if (i >= 0)
+                {
+                    s_kinds[i] = (kind, json);
+                }
+                else
+                {
+                    s_kinds.Add((kind, json));
+                }
+            }
+        }
+
+        public static (string Kind, Func<string> Json)[] Snapshot()
+        {
+            lock (s_lock)
+            {
+                return [.. s_kinds];
+            }
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

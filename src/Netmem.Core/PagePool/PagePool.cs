@@ -123,6 +123,7 @@ public sealed unsafe partial class PagePool : IDisposable
         }
 
         CreatedAt = TimeProvider.GetUtcNow();
+        NetmemMeter.EnsureCreated();
         NetmemEventSource.Log.PoolCreated(this);
     }
 

@@ -1,0 +1,167 @@
+using System.Diagnostics;
+
+namespace Netmem.Tests.Tool;
+
+/// <summary>
+/// The built <c>netmem</c> tool run as a child process: <c>dotnet netmem.dll ...</c> from this
+/// test assembly's output, where the project reference copies it. Every wait is bounded.
+/// </summary>
+internal sealed class ToolProcess : IDisposable
+{
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    private readonly Process _process;
+    private readonly List<string> _stdout = [];
+    private readonly TaskCompletionSource<string> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly string _readyPrefix;
+
+    private ToolProcess(string[] args, string readyPrefix)
+    {
+        _readyPrefix = readyPrefix;
+        var psi = new ProcessStartInfo(DotnetHost)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add(ToolDll);
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        _process = new Process { StartInfo = psi };
+        _process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null)
+            {
+                _ready.TrySetException(new InvalidOperationException("netmem exited before it was ready: " + string.Join('\n', _stdout)));
+                return;
+            }
+
+            lock (_stdout)
+            {
+                _stdout.Add(e.Data);
+            }
+
+            if (e.Data.StartsWith(_readyPrefix, StringComparison.Ordinal))
+            {
+                _ready.TrySetResult(e.Data);
+            }
+        };
+        _process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                lock (_stdout)
+                {
+                    _stdout.Add("stderr: " + e.Data);
+                }
+            }
+        };
+        _process.Start();
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    /// <summary>The tool's main assembly next to this test assembly.</summary>
+    public static string ToolDll => Path.Combine(AppContext.BaseDirectory, "netmem.dll");
+
+    /// <summary>The dotnet host running the tests (set by <c>dotnet test</c>), else <c>dotnet</c> from PATH.</summary>
+    public static string DotnetHost => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } p ? p : "dotnet";
+
+    public int Id => _process.Id;
+
+    public IReadOnlyList<string> Output
+    {
+        get
+        {
+            lock (_stdout)
+            {
+                return [.. _stdout];
+            }
+        }
+    }
+
+    /// <summary>Starts <c>netmem demo --wait</c> and waits until it prints that its pools exist.</summary>
+    public static async Task<ToolProcess> StartDemoAsync()
+    {
+        var p = new ToolProcess(["demo", "--wait"], "demo: running");
+        try
+        {
+            await p._ready.Task.WaitAsync(Timeout);
+            return p;
+        }
+        catch
+        {
+            p.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Runs the tool to completion; returns its exit code and output.</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(params string[] args)
+    {
+        var psi = new ProcessStartInfo(DotnetHost) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(ToolDll);
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(Timeout);
+        try
+        {
+            await p.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"netmem {string.Join(' ', args)} did not exit within {Timeout.TotalSeconds} s");
+        }
+
+        return (p.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>Closes stdin (the demo's clean stop) and waits for the exit code; kills it only on timeout.</summary>
+    public async Task<int> StopAsync()
+    {
+        _process.StandardInput.Close();
+        using var cts = new CancellationTokenSource(Timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            _process.Kill(entireProcessTree: true);
+            throw new TimeoutException("netmem demo did not exit within " + Timeout.TotalSeconds + " s of stdin closing");
+        }
+
+        return _process.ExitCode;
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.StandardInput.Close();
+                if (!_process.WaitForExit(Timeout))
+                {
+                    _process.Kill(entireProcessTree: true);
+                }
+            }
+        }
+        catch (InvalidOperationException)
+        {
+        }
+
+        _process.Dispose();
+    }
+}
