@@ -12,6 +12,10 @@ internal enum OptionKinds
     Json = 4,
     Seconds = 8,
     Wait = 16,
+    Payload = 32,
+    Queues = 64,
+    Flows = 128,
+    Count = 256,
 }
 
 /// <summary>Parsed options of one invocation. Unset values are null or false.</summary>
@@ -27,6 +31,18 @@ internal sealed class CommandOptions
     public TimeSpan? Duration { get; set; }
 
     public bool Wait { get; set; }
+
+    /// <summary>UDP payload bytes (demo, tun).</summary>
+    public int? Payload { get; set; }
+
+    /// <summary>Rx queues (demo, tun).</summary>
+    public int? Queues { get; set; }
+
+    /// <summary>Flows (demo).</summary>
+    public int? Flows { get; set; }
+
+    /// <summary>Datagrams to send (tun).</summary>
+    public int? Count { get; set; }
 
     public bool Help { get; set; }
 
@@ -49,7 +65,11 @@ internal static class CommandLine
         ("--verbose", "-v", OptionKinds.Verbose, null, "trace: add per-netmem hold/release events (high volume)"),
         ("--json", null, OptionKinds.Json, null, "print JSON instead of a table (pools; trace prints JSON lines)"),
         ("--seconds", "-s", OptionKinds.Seconds, "N", "stop after N seconds (trace, top, demo --wait); pools: answer timeout"),
-        ("--wait", null, OptionKinds.Wait, null, "demo: keep running until Ctrl+C, SIGTERM, end of stdin or --seconds"),
+        ("--wait", null, OptionKinds.Wait, null, "demo: keep running (rebinding queue 1 every second) until Ctrl+C, SIGTERM, end of stdin or --seconds"),
+        ("--payload", null, OptionKinds.Payload, "B", "demo, tun: UDP payload bytes per datagram"),
+        ("--queues", "-q", OptionKinds.Queues, "N", "demo: rx queues (queue 0 system pages, the rest bound to the region); tun: TUN queues"),
+        ("--flows", null, OptionKinds.Flows, "N", "demo: flows, one socket and consumer thread each"),
+        ("--count", "-n", OptionKinds.Count, "N", "tun: datagrams to send through the kernel"),
     ];
 
     /// <summary>Splits <paramref name="args"/> into the command name (or null) and the rest.</summary>
@@ -143,6 +163,18 @@ internal static class CommandLine
                     break;
                 case OptionKinds.Wait:
                     o.Wait = true;
+                    break;
+                case OptionKinds.Payload:
+                    o.Payload = ParsePositiveInt(spec.Name, value!);
+                    break;
+                case OptionKinds.Queues:
+                    o.Queues = ParsePositiveInt(spec.Name, value!);
+                    break;
+                case OptionKinds.Flows:
+                    o.Flows = ParsePositiveInt(spec.Name, value!);
+                    break;
+                case OptionKinds.Count:
+                    o.Count = ParsePositiveInt(spec.Name, value!);
                     break;
             }
         }

@@ -24,6 +24,9 @@ public sealed record DemoOptions
     /// <summary>Keep running until stopped (stdin closed, SIGTERM or Ctrl+C), so it can be traced.</summary>
     public bool Wait { get; init; }
 
+    /// <summary>When set, unbind and rebind the region this often while traffic flows (queue restarts under load).</summary>
+    public TimeSpan? RebindPeriod { get; init; }
+
     /// <summary>Test hook: corrupt one payload byte in the region, to prove the check fails.</summary>
     public bool InjectCorruption { get; init; }
 }

@@ -27,6 +27,7 @@ public sealed record DemoResult
     public long InflightAfterTeardown { get; init; }
     public long GenPoolOutstandingAfterTeardown { get; init; }
     public int BindingId { get; init; }
+    public int Rebinds { get; init; }
     public IReadOnlyList<string> Failures { get; init; } = [];
     public bool Ok => Failures.Count == 0;
 }

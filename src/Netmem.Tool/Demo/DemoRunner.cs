@@ -18,23 +18,27 @@ public static class DemoRunner
     private const ushort BasePort = 9000;
 
     /// <summary>Runs the demo. <paramref name="stop"/> ends traffic early (or, with Wait, at all).</summary>
-    public static DemoResult Run(DemoOptions o, TextWriter progress, CancellationToken stop)
+    public static DemoResult Run(DemoOptions o, TextWriter progress, CancellationToken stop, Action? onRunning = null)
     {
         ArgumentNullException.ThrowIfNull(o);
         ArgumentNullException.ThrowIfNull(progress);
         Validate(o);
 
+        // Two regions, so a rebind can move to the other while the sockets still hold fragments
+        // of the first: two bindings of one region would hand out the same bytes twice.
         using var region = DmabufRegion.CreateMemfd("netmem-demo", o.RegionBytes);
+        using var spare = o.RebindPeriod is null ? null : DmabufRegion.CreateMemfd("netmem-demo-b", o.RegionBytes);
         var nic = new SimNic("netmem0", new SimNicOptions { RxQueues = o.Queues, Mtu = 9000 });
         int[] devmemQueues = Enumerable.Range(1, o.Queues - 1).ToArray();
         DmabufBindingHandle handle = nic.Device.BindDmabuf(region, devmemQueues);
-        List<PagePool> pools = [.. nic.Device.PagePools];
+        List<DmabufBindingHandle> handles = [handle];
+        HashSet<PagePool> pools = [.. nic.Device.PagePools];
 
         var consumers = new FlowConsumer[o.Flows];
         for (int f = 0; f < o.Flows; f++)
         {
             DevmemSocket socket = nic.OpenSocket(FlowKey.Udp((ushort)(BasePort + f)));
-            consumers[f] = new FlowConsumer(socket, region, o.Payload, o.InjectCorruption && f == o.Flows - 1);
+            consumers[f] = new FlowConsumer(socket, o.Payload, o.InjectCorruption && f == o.Flows - 1);
         }
 
         int gen0 = GC.CollectionCount(0), gen1 = GC.CollectionCount(1), gen2 = GC.CollectionCount(2);
@@ -47,9 +51,29 @@ public static class DemoRunner
         TimeSpan duration = o.Wait ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(o.Seconds);
         bool interactive = !Console.IsOutputRedirected && ReferenceEquals(progress, Console.Out);
         TimeSpan nextPrint = TimeSpan.FromMilliseconds(interactive ? 250 : 1000);
+        TimeSpan nextRebind = o.RebindPeriod ?? Timeout.InfiniteTimeSpan;
+        int rebinds = 0;
+        onRunning?.Invoke();
         while (!stop.IsCancellationRequested && (o.Wait || clock.Elapsed < duration))
         {
             stop.WaitHandle.WaitOne(50);
+            if (o.RebindPeriod is { } period && clock.Elapsed >= nextRebind)
+            {
+                // Restart the devmem queues under live traffic: back to system pages, then bound
+                // to the other region, once every fragment of its previous binding came back.
+                DmabufRegion next = ReferenceEquals(handle.Binding.Region, region) ? spare! : region;
+                if (handles.All(h => h.Binding.IsFreed || !ReferenceEquals(h.Binding.Region, next)))
+                {
+                    handle.Dispose();
+                    handle = nic.Device.BindDmabuf(next, devmemQueues);
+                    handles.Add(handle);
+                    pools.UnionWith(nic.Device.PagePools);
+                    rebinds++;
+                }
+
+                nextRebind = clock.Elapsed + period;
+            }
+
             if (o.Progress && clock.Elapsed >= nextPrint)
             {
                 PrintProgress(progress, interactive, clock.Elapsed, nic, consumers);
@@ -91,10 +115,11 @@ public static class DemoRunner
 
         // Teardown: sockets close and return what they hold, queues go back to system pages,
         // the device goes away; every pool must then have every netmem back.
+        pools.UnionWith(nic.Device.PagePools);
         handle.Dispose();
         nic.Dispose();
         long inflight = WaitPoolsFreed(pools, TimeSpan.FromSeconds(5));
-        long outstanding = handle.Binding.Size - handle.Binding.Avail;
+        long outstanding = handles.Sum(h => h.Binding.Size - h.Binding.Avail);
 
         List<string> failures = [];
         if (mismatches != 0)
@@ -112,9 +137,9 @@ public static class DemoRunner
             failures.Add($"{inflight} netmems still in flight after teardown (leak)");
         }
 
-        if (outstanding != 0 || !handle.Binding.IsFreed)
+        if (outstanding != 0 || handles.Any(h => !h.Binding.IsFreed))
         {
-            failures.Add($"dmabuf binding {handle.BindingId} has {outstanding} bytes outstanding after teardown (leak)");
+            failures.Add($"dmabuf bindings have {outstanding} bytes outstanding after teardown (leak)");
         }
 
         return new DemoResult
@@ -143,6 +168,7 @@ public static class DemoRunner
             InflightAfterTeardown = inflight,
             GenPoolOutstandingAfterTeardown = outstanding,
             BindingId = handle.BindingId,
+            Rebinds = rebinds,
             Failures = failures,
         };
     }
@@ -161,6 +187,11 @@ public static class DemoRunner
         w.WriteLine(string.Create(c, $"  alloc       fast {r.AllocFast}  refill {r.AllocRefill}  slow {r.AllocSlow}"));
         w.WriteLine(string.Create(c, $"  recycle     cached {r.RecycleCached}  ring {r.RecycleRing}  ring_full {r.RecycleRingFull}"));
         w.WriteLine(string.Create(c, $"  gc          gen0 {r.Gen0Collections}  gen1 {r.Gen1Collections}  gen2 {r.Gen2Collections} (during traffic)"));
+        if (r.Rebinds > 0)
+        {
+            w.WriteLine(string.Create(c, $"  rebinds     {r.Rebinds} (queue restarts under traffic)"));
+        }
+
         w.WriteLine(string.Create(c, $"  teardown    inflight {r.InflightAfterTeardown}  genpool outstanding {r.GenPoolOutstandingAfterTeardown} bytes"));
         w.WriteLine(r.Ok ? "  result      OK" : "  result      FAILED: " + string.Join("; ", r.Failures));
     }
@@ -257,7 +288,7 @@ public static class DemoRunner
         }
     }
 
-    private static long WaitPoolsFreed(List<PagePool> pools, TimeSpan timeout)
+    private static long WaitPoolsFreed(HashSet<PagePool> pools, TimeSpan timeout)
     {
         var sw = Stopwatch.StartNew();
         while (pools.Any(p => !p.IsFreed) && sw.Elapsed < timeout)
@@ -268,7 +299,7 @@ public static class DemoRunner
         return pools.Sum(p => p.GetStats().Inflight);
     }
 
-    private static PagePoolStats Sum(List<PagePool> pools)
+    private static PagePoolStats Sum(HashSet<PagePool> pools)
     {
         PagePoolStats s = default;
         foreach (PagePool p in pools)

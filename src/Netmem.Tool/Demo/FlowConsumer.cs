@@ -11,7 +11,6 @@ namespace Netmem.Tool.Demo;
 internal sealed class FlowConsumer
 {
     private readonly DevmemSocket _socket;
-    private readonly DmabufRegion _region;
     private readonly int _payload;
     private readonly bool _corruptOnce;
     private readonly Thread _thread;
@@ -20,10 +19,9 @@ internal sealed class FlowConsumer
     private long _verified;
     private long _mismatches;
 
-    public FlowConsumer(DevmemSocket socket, DmabufRegion region, int payload, bool corruptOnce)
+    public FlowConsumer(DevmemSocket socket, int payload, bool corruptOnce)
     {
         _socket = socket;
-        _region = region;
         _payload = payload;
         _corruptOnce = corruptOnce;
         _thread = new Thread(Loop) { IsBackground = true, Name = "demo-consumer-" + socket.Flow.DstPort };
@@ -66,7 +64,10 @@ internal sealed class FlowConsumer
                 int size = (int)c.FragSize;
                 if (c.Type == DevmemCmsgType.Dmabuf)
                 {
-                    Span<byte> bytes = _region.GetSpan((long)c.FragOffset, size);
+                    // The record names its binding; the binding names the region the bytes are in.
+                    DmabufRegion region = DmabufBinding.FromId((int)c.DmabufId)?.Region
+                        ?? throw new InvalidOperationException($"{c} names a binding that no longer exists");
+                    Span<byte> bytes = region.GetSpan((long)c.FragOffset, size);
                     if (corrupt)
                     {
                         // Forced failure for tests: a bad DMA write, caught by the verification below.

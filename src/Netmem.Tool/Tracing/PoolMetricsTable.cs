@@ -133,12 +133,12 @@ internal sealed class PoolMetricsTable
     public string Render()
     {
         var sb = new StringBuilder();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"{"ID",5} {"NAME",-16} {"IF/Q",7} {"INFLIGHT",9} {"MEM",9} {"ALLOC_FAST",12} {"FAST/S",10} {"ALLOC_SLOW",10} {"RC_CACHED",12} {"RC_RING",12} {"RING_FULL",10}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"{"ID",5} {"NAME",-20} {"IF/Q",7} {"INFLIGHT",9} {"MEM",9} {"ALLOC_FAST",12} {"FAST/S",10} {"ALLOC_SLOW",10} {"RC_CACHED",12} {"RC_RING",12} {"RING_FULL",10}");
         IReadOnlyList<PoolRow> rows = Rows;
         foreach (PoolRow r in rows)
         {
             sb.AppendLine(CultureInfo.InvariantCulture,
-                $"{r.Id,5} {Clip(r.Name, 16),-16} {r.Ifindex + "/" + r.Queue,7} {r.Get(NetmemMeter.Inflight),9:0} {Bytes(r.Get(NetmemMeter.InflightMemory)),9} {r.Get(NetmemMeter.AllocFast),12:0} {r.Rate(NetmemMeter.AllocFast),10:0} {r.Get(NetmemMeter.AllocSlow),10:0} {r.Get(NetmemMeter.RecycleCached),12:0} {r.Get(NetmemMeter.RecycleRing),12:0} {r.Get(NetmemMeter.RecycleRingFull),10:0}");
+                $"{r.Id,5} {Clip(r.Name, 20),-20} {r.Ifindex + "/" + r.Queue,7} {r.Get(NetmemMeter.Inflight),9:0} {Bytes(r.Get(NetmemMeter.InflightMemory)),9} {r.Get(NetmemMeter.AllocFast),12:0} {r.Rate(NetmemMeter.AllocFast),10:0} {r.Get(NetmemMeter.AllocSlow),10:0} {r.Get(NetmemMeter.RecycleCached),12:0} {r.Get(NetmemMeter.RecycleRing),12:0} {r.Get(NetmemMeter.RecycleRingFull),10:0}");
         }
 
         if (rows.Count == 0)

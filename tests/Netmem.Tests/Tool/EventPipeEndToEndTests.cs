@@ -26,7 +26,7 @@ public sealed class EventPipeEndToEndTests
             e =>
             {
                 events.Enqueue(e);
-                if (e.EventName == "PagePoolDestroyed" && events.Any(c => c.EventName == "PagePoolCreated" && c.GetInt64("poolId") == e.GetInt64("poolId")))
+                if (e.EventName == "PagePoolDestroyed" && events.Any(c => IsPayloadPoolCreated(c) && c.GetInt64("poolId") == e.GetInt64("poolId")))
                 {
                     complete.TrySetResult();
                 }
@@ -37,18 +37,20 @@ public sealed class EventPipeEndToEndTests
         session.Stop();
         await run.WaitAsync(ToolProcess.Timeout);
 
-        // One short-lived pool seen whole: created, netmems held and released, destroyed.
-        TraceEventRecord destroyed = events.First(e => e.EventName == "PagePoolDestroyed" && events.Any(c => c.EventName == "PagePoolCreated" && c.GetInt64("poolId") == e.GetInt64("poolId")));
+        // The demo rebinds queue 1 every second: one devmem payload pool seen whole, created at a
+        // rebind, its net_iovs held and released, destroyed after the next rebind.
+        TraceEventRecord destroyed = events.First(e => e.EventName == "PagePoolDestroyed" && events.Any(c => IsPayloadPoolCreated(c) && c.GetInt64("poolId") == e.GetInt64("poolId")));
         long id = destroyed.GetInt64("poolId");
         Assert.True(id > 0);
         TraceEventRecord created = events.Single(e => e.EventName == "PagePoolCreated" && e.GetInt64("poolId") == id);
         Assert.Equal(NetmemEventSource.SourceName, created.ProviderName);
         Assert.Equal(["poolId", "ifindex", "queue", "napiId", "order", "poolSize", "hasProvider", "name"], created.Fields.Select(f => f.Key));
-        Assert.Equal("demo-churn", created.Get("name"));
-        Assert.Equal(1, created.GetInt64("ifindex"));
-        Assert.Equal(-1, created.GetInt64("queue"));
-        Assert.Equal(64, created.GetInt64("poolSize"));
-        Assert.Equal(0, created.GetInt64("hasProvider"));
+        Assert.Equal("netmem0-q1-payload", created.Get("name"));
+        Assert.True(created.GetInt64("ifindex") > 0);
+        Assert.Equal(1, created.GetInt64("queue"));
+        Assert.Equal(0, created.GetInt64("order"));
+        Assert.Equal(4096, created.GetInt64("poolSize"));
+        Assert.Equal(1, created.GetInt64("hasProvider"));
 
         TraceEventRecord[] holds = [.. events.Where(e => e.EventName == "PagePoolStateHold" && e.GetInt64("poolId") == id)];
         TraceEventRecord[] releases = [.. events.Where(e => e.EventName == "PagePoolStateRelease" && e.GetInt64("poolId") == id)];
@@ -61,6 +63,9 @@ public sealed class EventPipeEndToEndTests
 
         Assert.Equal(0, await demo.StopAsync());
     }
+
+    private static bool IsPayloadPoolCreated(TraceEventRecord e) =>
+        e.EventName == "PagePoolCreated" && e.Get("name") == "netmem0-q1-payload" && e.GetInt64("hasProvider") == 1;
 
     [Fact]
     public async Task Lifecycle_only_session_gets_no_per_netmem_events()
@@ -101,15 +106,20 @@ public sealed class ToolAgainstDemoTests(DemoProcessFixture demo) : IClassFixtur
         Assert.True(code == ExitCodes.Ok, error);
         using JsonDocument doc = JsonDocument.Parse(output);
         Assert.Equal(demo.Pid, doc.RootElement.GetProperty("pid").GetInt32());
-        JsonElement rx = doc.RootElement.GetProperty("page-pools").EnumerateArray().Single(p => p.GetProperty("name").GetString() == "demo-rx0");
+        // The demo rebinds queue 1 every second, so a destroyed payload pool may still linger
+        // (detach time set) beside the live one.
+        JsonElement rx = doc.RootElement.GetProperty("page-pools").EnumerateArray()
+            .Single(p => p.GetProperty("name").GetString() == "netmem0-q1-payload" && p.GetProperty("detach_time").ValueKind == JsonValueKind.Null);
         Assert.True(rx.GetProperty("id").GetInt32() > 0);
-        Assert.Equal(1, rx.GetProperty("ifindex").GetInt32());
-        Assert.Equal(0, rx.GetProperty("queue").GetInt32());
+        Assert.True(rx.GetProperty("ifindex").GetInt32() > 0);
+        Assert.Equal(1, rx.GetProperty("queue").GetInt32());
         Assert.False(rx.GetProperty("shared").GetBoolean());
         Assert.True(rx.GetProperty("inflight").GetInt64() > 0);
         Assert.Equal(rx.GetProperty("inflight").GetInt64() * 4096, rx.GetProperty("inflight_mem").GetInt64());
-        JsonElement shared = doc.RootElement.GetProperty("page-pools").EnumerateArray().Single(p => p.GetProperty("name").GetString() == "demo-shared");
-        Assert.True(shared.GetProperty("shared").GetBoolean());
+        Assert.True(rx.GetProperty("dmabuf_id").GetInt32() > 0);
+        JsonElement header = doc.RootElement.GetProperty("page-pools").EnumerateArray()
+            .First(p => p.GetProperty("name").GetString() == "netmem0-q0-hdr");
+        Assert.Equal(JsonValueKind.Null, header.GetProperty("dmabuf_id").ValueKind);
         JsonElement stats = doc.RootElement.GetProperty("page-pool-stats").EnumerateArray().Single(p => p.GetProperty("id").GetInt32() == rx.GetProperty("id").GetInt32());
         Assert.True(stats.GetProperty("stats").GetProperty("alloc_fast").GetInt64() > 0);
     }
@@ -122,8 +132,8 @@ public sealed class ToolAgainstDemoTests(DemoProcessFixture demo) : IClassFixtur
         Assert.True(code == ExitCodes.Ok, error);
         string[] lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.StartsWith("   ID NAME", lines[0], StringComparison.Ordinal);
-        Assert.Contains(lines, l => l.Contains(" demo-rx0 ", StringComparison.Ordinal) && l.Contains(" owned ", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.Contains(" demo-shared ", StringComparison.Ordinal) && l.Contains(" shared ", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains(" netmem0-q1-payload ", StringComparison.Ordinal) && l.Contains(" owned ", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains(" netmem0-q0-hdr ", StringComparison.Ordinal) && l.Contains(" owned ", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -134,9 +144,9 @@ public sealed class ToolAgainstDemoTests(DemoProcessFixture demo) : IClassFixtur
         Assert.True(code == ExitCodes.Ok, error);
         Assert.DoesNotContain("\u001b[", output, StringComparison.Ordinal);
         Assert.Contains($"--- process {Pid} ", output, StringComparison.Ordinal);
-        string rx = output.Split('\n').Last(l => l.Contains(" demo-rx0 ", StringComparison.Ordinal));
+        string rx = output.Split('\n').Last(l => l.Contains(" netmem0-q1-payload ", StringComparison.Ordinal));
         string[] cells = rx.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal("1/0", cells[2]);
+        Assert.EndsWith("/1", cells[2], StringComparison.Ordinal);
         Assert.True(long.Parse(cells[3], CultureInfo.InvariantCulture) > 0, "inflight");
         Assert.True(long.Parse(cells[5], CultureInfo.InvariantCulture) > 0, "alloc fast");
     }

@@ -101,9 +101,18 @@ internal sealed class ToolProcess : IDisposable
     }
 
     /// <summary>Runs the tool to completion; returns its exit code and output.</summary>
-    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(params string[] args)
+    public static Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(params string[] args) =>
+        RunWithEnvironmentAsync(new Dictionary<string, string>(), args);
+
+    /// <summary>Runs the tool to completion with extra environment variables.</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunWithEnvironmentAsync(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var psi = new ProcessStartInfo(DotnetHost) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach ((string key, string value) in environment)
+        {
+            psi.Environment[key] = value;
+        }
+
         psi.ArgumentList.Add(ToolDll);
         foreach (string a in args)
         {
