@@ -63,7 +63,7 @@ public sealed unsafe partial class PagePool
         }
 
         DrainRing();
-        PagePoolStats s = _stats.Snapshot();
+        PagePoolStats s = Snapshot();
         if (NetmemEventSource.Log.LifecycleOn())
         {
             NetmemEventSource.Log.PagePoolRelease(_id, s.Inflight, s.HoldCount, s.ReleaseCount);
@@ -120,7 +120,7 @@ public sealed unsafe partial class PagePool
         }
         finally
         {
-            PagePoolStats s = _stats.Snapshot();
+            PagePoolStats s = Snapshot();
             _finalStats = s;
             if (NetmemEventSource.Log.LifecycleOn())
             {

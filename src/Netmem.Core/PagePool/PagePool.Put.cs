@@ -92,11 +92,6 @@ public sealed unsafe partial class PagePool
         }
 
         int done = _ring.EnqueueBurst(batch);
-        if (done != 0)
-        {
-            _stats.AddAtomic(Stat.RecycleRing, (ulong)done);
-        }
-
         for (int i = done; i < batch.Length; i++)
         {
             _stats.AddAtomic(Stat.RecycleRingFull);
@@ -201,9 +196,10 @@ public sealed unsafe partial class PagePool
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void RecycleInRing(nuint value)
     {
+        // recycle.ring is not counted here: it is the ring's own enqueue count (see Snapshot),
+        // which keeps an atomic add off the remote return path.
         if (_ring.TryEnqueue(value))
         {
-            _stats.AddAtomic(Stat.RecycleRing);
             return;
         }
 

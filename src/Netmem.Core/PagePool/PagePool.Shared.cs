@@ -24,20 +24,20 @@ public sealed unsafe partial class PagePool
             if (n != 0)
             {
                 c->Count = n - 1;
-                _stats.AddAtomic(Stat.AllocFast);
+                c->Stats[(int)Stat.AllocFast]++;
                 return TakeFromCache(c->Slots[n - 1]);
             }
 
-            int got = RefillFromRing(c->Slots, RefillBatch, null);
+            int got = RefillFromRing(c->Slots, RefillBatch, c->Stats);
             if (got != 0)
             {
                 c->Count = got - 1;
-                _stats.AddAtomic(Stat.AllocRefill);
+                c->Stats[(int)Stat.AllocRefill]++;
                 return TakeFromCache(c->Slots[got - 1]);
             }
 
-            _stats.AddAtomic(Stat.AllocEmpty);
-            return AllocSlow(c->Slots, RefillBatch, ref c->Count, null);
+            c->Stats[(int)Stat.AllocEmpty]++;
+            return AllocSlow(c->Slots, RefillBatch, ref c->Count, c->Stats);
         }
         finally
         {
@@ -78,7 +78,7 @@ public sealed unsafe partial class PagePool
             int n = c->Count;
             if (n == AllocCacheSize)
             {
-                _stats.AddAtomic(Stat.RecycleCacheFull);
+                c->Stats[(int)Stat.RecycleCacheFull]++;
                 int keep = AllocCacheSize - RefillBatch;
                 FlushToRing(new ReadOnlySpan<nuint>(c->Slots + keep, RefillBatch));
                 n = keep;
@@ -86,7 +86,7 @@ public sealed unsafe partial class PagePool
 
             c->Slots[n] = value;
             c->Count = n + 1;
-            _stats.AddAtomic(Stat.RecycleCached);
+            c->Stats[(int)Stat.RecycleCached]++;
         }
         finally
         {

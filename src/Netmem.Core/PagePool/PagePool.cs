@@ -102,6 +102,7 @@ public sealed unsafe partial class PagePool : IDisposable
             for (int i = 0; i < _cpuCount; i++)
             {
                 _cpuCaches[i].Slots = (nuint*)NativeMemory.AlignedAlloc(AllocCacheSize * (nuint)sizeof(nuint), 64);
+                _cpuCaches[i].Stats = _stats.LockedBlock(i);
             }
         }
 
@@ -171,7 +172,10 @@ public sealed unsafe partial class PagePool : IDisposable
     public bool IsFreed => Volatile.Read(ref _destroyState) == 2;
 
     /// <summary>Sums the per-CPU counter blocks with SIMD.</summary>
-    public PagePoolStats GetStats() => _finalStats ?? _stats.Snapshot();
+    public PagePoolStats GetStats() => _finalStats ?? Snapshot();
+
+    /// <summary>The counter blocks summed, with recycle.ring taken from the ring's enqueue count.</summary>
+    private PagePoolStats Snapshot() => _stats.Snapshot() with { RecycleRing = (ulong)_ring.TotalEnqueued };
 
     /// <summary>The pool with <paramref name="id"/>, if it is alive or lingering.</summary>
     public static PagePool? FromId(int id) => PagePoolRegistry.Find(id);
@@ -259,12 +263,15 @@ public sealed unsafe partial class PagePool : IDisposable
 
     public override string ToString() => $"page_pool {_id} '{Name}'";
 
-    /// <summary>A shared-mode per-CPU cache: lock word, count and slot pointer on one cache line.</summary>
+    /// <summary>A shared-mode per-CPU cache: lock word, count, slot and counter pointers on one cache line.</summary>
     [StructLayout(LayoutKind.Explicit, Size = 64)]
     private struct CpuCache
     {
         [FieldOffset(0)] public int Lock;
         [FieldOffset(4)] public int Count;
         [FieldOffset(8)] public nuint* Slots;
+
+        /// <summary>This cache's counter block, written without atomics by the lock holder.</summary>
+        [FieldOffset(16)] public ulong* Stats;
     }
 }

@@ -50,8 +50,10 @@ public readonly record struct PagePoolStats(
 /// <summary>
 /// Per-CPU, cache-line padded counter blocks. Block 0 belongs to the pool's consumer and is
 /// written without atomics; blocks 1..N belong to CPUs and are written with
-/// <see cref="Interlocked"/>, since two threads can share a CPU index across a migration.
-/// Readers sum all blocks with 256-bit vectors. Counters are on in every build.
+/// <see cref="Interlocked"/>, since two threads can share a CPU index across a migration; blocks
+/// N+1..2N belong to the shared-mode per-CPU caches and are written without atomics by whoever
+/// holds that cache's lock. Readers sum all blocks with 256-bit vectors. Counters are on in
+/// every build.
 /// </summary>
 internal sealed unsafe class PagePoolCounters : IDisposable
 {
@@ -65,13 +67,16 @@ internal sealed unsafe class PagePoolCounters : IDisposable
     public PagePoolCounters()
     {
         _cpuBlocks = Environment.ProcessorCount;
-        nuint bytes = (nuint)((_cpuBlocks + 1) * BlockLongs * sizeof(ulong));
+        nuint bytes = (nuint)(((2 * _cpuBlocks) + 1) * BlockLongs * sizeof(ulong));
         _blocks = (ulong*)NativeMemory.AlignedAlloc(bytes, 64);
         NativeMemory.Clear(_blocks, bytes);
     }
 
     /// <summary>The consumer's block; only the consumer writes it.</summary>
     public ulong* Consumer => _blocks;
+
+    /// <summary>The block of shared-mode CPU cache <paramref name="cpu"/>; only its lock holder writes it.</summary>
+    public ulong* LockedBlock(int cpu) => _blocks + ((1 + _cpuBlocks + cpu) * BlockLongs);
 
     /// <summary>Adds to a counter from any thread, on the current CPU's block.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -85,7 +90,7 @@ internal sealed unsafe class PagePoolCounters : IDisposable
     public PagePoolStats Snapshot()
     {
         Vector256<ulong> a = default, b = default, c = default, d = default;
-        int blocks = _cpuBlocks + 1;
+        int blocks = (2 * _cpuBlocks) + 1;
         for (int i = 0; i < blocks; i++)
         {
             ulong* p = _blocks + (i * BlockLongs);
@@ -106,11 +111,16 @@ internal sealed unsafe class PagePoolCounters : IDisposable
     public long Inflight()
     {
         ulong hold = 0, release = 0;
-        for (int i = 0; i <= _cpuBlocks; i++)
+        // Releases first: a netmem held and released between the two passes then counts as in
+        // flight (the safe side for destroy), never as a negative.
+        for (int i = 0; i <= 2 * _cpuBlocks; i++)
         {
-            ulong* p = _blocks + (i * BlockLongs);
-            hold += Volatile.Read(ref p[(int)Stat.Hold]);
-            release += Volatile.Read(ref p[(int)Stat.Release]);
+            release += Volatile.Read(ref _blocks[(i * BlockLongs) + (int)Stat.Release]);
+        }
+
+        for (int i = 0; i <= 2 * _cpuBlocks; i++)
+        {
+            hold += Volatile.Read(ref _blocks[(i * BlockLongs) + (int)Stat.Hold]);
         }
 
         return (long)(hold - release);

@@ -63,6 +63,9 @@ public sealed unsafe class PtrRing : IDisposable
 
     public bool IsEmpty => Count == 0;
 
+    /// <summary>Values ever enqueued (positions reserved by producers), for counters derived from the ring.</summary>
+    public long TotalEnqueued => Volatile.Read(ref _pos.Tail);
+
     /// <summary>Adds one value. False when the ring is full.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryEnqueue(nuint value)
