@@ -141,7 +141,11 @@ public sealed unsafe class DmabufBinding
     /// <param name="region">The memory to bind.</param>
     /// <param name="device">The device that will write into it.</param>
     /// <param name="maxSegmentSize">The device's segment limit, 0 for none (see <see cref="DmaDevice.Map"/>).</param>
-    public static DmabufBinding Create(DmabufRegion region, DmaDevice device, int maxSegmentSize = 0)
+    public static DmabufBinding Create(DmabufRegion region, DmaDevice device, int maxSegmentSize = 0) =>
+        Create(region, device, maxSegmentSize, ifindex: 0);
+
+    /// <summary>As <see cref="Create(DmabufRegion, DmaDevice, int)"/>, naming the device it is bound for in the created event.</summary>
+    internal static DmabufBinding Create(DmabufRegion region, DmaDevice device, int maxSegmentSize, int ifindex)
     {
         ArgumentNullException.ThrowIfNull(region);
         ArgumentNullException.ThrowIfNull(device);
@@ -154,7 +158,7 @@ public sealed unsafe class DmabufBinding
             s_bindings[id] = binding;
             if (NetmemEventSource.Log.LifecycleOn())
             {
-                NetmemEventSource.Log.DmabufBindingCreated(id, binding.Size, binding._areas.Length, 0);
+                NetmemEventSource.Log.DmabufBindingCreated(id, binding.Size, binding._areas.Length, ifindex);
             }
 
             return binding;

@@ -297,6 +297,8 @@ public sealed unsafe class NetmemEventSource : EventSource
         [
             (PagePoolsDumpKind, NetdevIntrospection.PagePoolsJson),
             (PagePoolStatsDumpKind, NetdevIntrospection.PagePoolStatsJson),
+            ("queues", NetdevIntrospection.QueuesJson),
+            ("devices", NetdevIntrospection.DevicesJson),
         ];
 
         public static void Register(string kind, Func<string> json)

@@ -32,7 +32,7 @@ public sealed partial class NetDevice
                 throw new NetmemException(Errno.ENODEV, $"{Name}: device is not registered");
             }
 
-            DmabufBinding binding = DmabufBinding.Create(region, dma, maxSegmentSize);
+            DmabufBinding binding = DmabufBinding.Create(region, dma, maxSegmentSize, Ifindex);
             var provider = new DevmemProvider(binding);
             List<int> done = [];
             try

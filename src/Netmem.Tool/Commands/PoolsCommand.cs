@@ -114,7 +114,7 @@ internal sealed class PoolsCommand : ICommand
         }
 
         var sb = new StringBuilder();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"{"ID",5} {"NAME",-16} {"IFINDEX",7} {"QUEUE",5} {"NAPI",5} {"MODE",6} {"ORDER",5} {"INFLIGHT",9} {"INFLIGHT_MEM",12} {"ALLOC_FAST",12} {"ALLOC_SLOW",10} {"RC_CACHED",12} {"RC_RING",12} {"RING_FULL",10} DETACHED");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"{"ID",5} {"NAME",-20} {"IFINDEX",7} {"QUEUE",5} {"NAPI",5} {"MODE",6} {"ORDER",5} {"INFLIGHT",9} {"INFLIGHT_MEM",12} {"ALLOC_FAST",12} {"ALLOC_SLOW",10} {"RC_CACHED",12} {"RC_RING",12} {"RING_FULL",10} DETACHED");
         int count = 0;
         using JsonDocument? poolsDoc = poolsJson is null ? null : JsonDocument.Parse(poolsJson);
         if (poolsDoc?.RootElement.ValueKind == JsonValueKind.Array)
@@ -128,7 +128,7 @@ internal sealed class PoolsCommand : ICommand
                 string name = p.TryGetProperty("name", out JsonElement n) ? n.GetString() ?? string.Empty : string.Empty;
                 string mode = p.TryGetProperty("shared", out JsonElement sh) && sh.ValueKind == JsonValueKind.True ? "shared" : "owned";
                 sb.AppendLine(CultureInfo.InvariantCulture,
-                    $"{id,5} {name,-16} {Num(p, "ifindex"),7} {Num(p, "queue"),5} {Num(p, "napi_id"),5} {mode,6} {Num(p, "order"),5} {Num(p, "inflight"),9} {Num(p, "inflight_mem"),12} {Num(s, "alloc_fast"),12} {Num(s, "alloc_slow"),10} {Num(s, "recycle_cached"),12} {Num(s, "recycle_ring"),12} {Num(s, "recycle_ring_full"),10} {detached}");
+                    $"{id,5} {name,-20} {Num(p, "ifindex"),7} {Num(p, "queue"),5} {Num(p, "napi_id"),5} {mode,6} {Num(p, "order"),5} {Num(p, "inflight"),9} {Num(p, "inflight_mem"),12} {Num(s, "alloc_fast"),12} {Num(s, "alloc_slow"),10} {Num(s, "recycle_cached"),12} {Num(s, "recycle_ring"),12} {Num(s, "recycle_ring_full"),10} {detached}");
             }
         }
 
