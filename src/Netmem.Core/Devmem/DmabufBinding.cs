@@ -15,7 +15,7 @@ namespace Netmem.Devmem;
 /// the <c>net_iov</c>s are allocated, a process-unique id, and the rx queues it is bound to.
 /// </summary>
 /// <remarks>
-/// <para>Reference counted. <see cref="Create"/> returns it with one reference (the creator's,
+/// <para>Reference counted. <see cref="Create(DmabufRegion, DmaDevice, int)"/> returns it with one reference (the creator's,
 /// as the netlink socket holds one in the kernel); each page pool that takes a
 /// <see cref="DevmemProvider"/> on it holds one from init to destroy, and each bound queue holds
 /// one. The last <see cref="Put"/> frees it: the chunk owners' descriptors, the gen pool and the
