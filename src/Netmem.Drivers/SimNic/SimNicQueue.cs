@@ -31,6 +31,7 @@ internal sealed unsafe class SimNicQueue : IDisposable
     private readonly ManualResetEventSlim _doorbell = new(false);
     private readonly ManualResetEventSlim _run = new(false);
     private readonly ManualResetEventSlim _stopped = new(false);
+    private readonly ManualResetEventSlim _resumed = new(false);
     private readonly int? _pinCpu;
     private Thread? _thread;
     private QueueMemory? _mem;
@@ -91,14 +92,24 @@ internal sealed unsafe class SimNicQueue : IDisposable
     /// <summary>Runs the queue on <paramref name="mem"/>; the first call starts the poll thread.</summary>
     public void Start(QueueMemory mem)
     {
+        bool parked = _stopped.IsSet;
         _mem = mem;
         _stopRequested = false;
         _stopped.Reset();
+        _resumed.Reset();
         _run.Set();
         if (_thread is null)
         {
             _thread = new Thread(PollLoop) { IsBackground = true, Name = $"{_nic.Device.Name}-napi{_index}" };
             _thread.Start();
+        }
+        else if (parked && !_resumed.Wait(TimeSpan.FromSeconds(30)))
+        {
+            // Wait for the parked loop to leave _run.Wait() before returning. Without this a
+            // Stop() right after Start() could Reset _run before the loop rechecked it: the loop
+            // (ManualResetEventSlim re-tests IsSet when woken) stayed parked without setting
+            // _stopped again, and that Stop() timed out after 30 s with EBUSY.
+            throw new NetmemException(Errno.EBUSY, $"{_nic.Device.Name} queue {_index}: poll loop did not resume");
         }
     }
 
@@ -140,6 +151,7 @@ internal sealed unsafe class SimNicQueue : IDisposable
                     break;
                 }
 
+                _resumed.Set();
                 continue;
             }
 
