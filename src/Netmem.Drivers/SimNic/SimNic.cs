@@ -97,14 +97,12 @@ public sealed class SimNic : IQueueManagementOps, IDisposable
         DateTime end = DateTime.UtcNow + timeout;
         while (DateTime.UtcNow < end)
         {
-            if (_queues.All(q => q.Pending == 0))
+            // Pending == 0 alone was not enough: a burst the poll loop had taken off the FIFO but
+            // not yet delivered (the thread preempted for more than the 2 ms grace on a loaded
+            // machine) left counters short. IsIdle also covers the burst in hand.
+            if (_queues.All(q => q.IsIdle))
             {
-                // One more pass lets a frame that was mid-processing finish.
-                Thread.Sleep(2);
-                if (_queues.All(q => q.Pending == 0))
-                {
-                    return true;
-                }
+                return true;
             }
 
             Thread.Sleep(1);

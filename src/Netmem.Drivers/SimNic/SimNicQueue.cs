@@ -39,6 +39,12 @@ internal sealed unsafe class SimNicQueue : IDisposable
     private volatile bool _exit;
     private volatile bool _sleeping;
 
+    /// <summary>
+    /// True from before the poll loop takes a burst from the FIFO until it has processed it, so
+    /// a frame is always either counted in <see cref="Pending"/> or covered by this flag.
+    /// </summary>
+    private volatile bool _busy;
+
     public SimNicQueue(SimNic nic, int index, int fifoSlots, int maxFrame, int? pinCpu)
     {
         _nic = nic;
@@ -62,6 +68,12 @@ internal sealed unsafe class SimNicQueue : IDisposable
 
     /// <summary>Frames waiting in the FIFO.</summary>
     public int Pending => _ready.Count;
+
+    /// <summary>
+    /// True when no frame waits in the FIFO and none is being processed. Reads the FIFO before
+    /// the busy flag: a frame taken off the FIFO between the two reads is covered by the flag.
+    /// </summary>
+    public bool IsIdle => _ready.Count == 0 && !_busy;
 
     /// <summary>Copies a frame into the FIFO. False (and counted) when the FIFO is full.</summary>
     public bool Inject(ReadOnlySpan<byte> frame)
@@ -155,9 +167,11 @@ internal sealed unsafe class SimNicQueue : IDisposable
                 continue;
             }
 
+            _busy = true;
             int n = _ready.DequeueBurst(batch);
             if (n == 0)
             {
+                _busy = false;
                 Idle(ref idle);
                 continue;
             }
@@ -171,6 +185,7 @@ internal sealed unsafe class SimNicQueue : IDisposable
             }
 
             _free.EnqueueBurst(batch[..n]);
+            _busy = false;
         }
 
         napi.Unbind();
