@@ -18,13 +18,19 @@ namespace Netmem.Devmem;
 /// as long as the pool may hand out its memory. The pool does the per-netmem bookkeeping; this
 /// class only moves <c>net_iov</c>s between the binding's gen pool and the pool.
 /// </remarks>
-public sealed class DevmemProvider : IMemoryProvider
+// IDmabufIdentified was missing: introspection (page-pool and queue dumps) and the QueueBound /
+// QueueUnbound events find a provider's dmabuf id only through that interface, so every bound
+// queue and payload pool reported no dmabuf id.
+public sealed class DevmemProvider : IMemoryProvider, IDmabufIdentified
 {
     /// <summary>Creates a provider over <paramref name="binding"/>; a null binding is refused at <see cref="Init"/> (EINVAL).</summary>
     public DevmemProvider(DmabufBinding? binding) => Binding = binding;
 
     /// <summary>The binding whose memory this provider hands out.</summary>
     public DmabufBinding? Binding { get; }
+
+    /// <summary>The binding id (netlink's dmabuf id), 0 without a binding.</summary>
+    public int DmabufId => Binding?.Id ?? 0;
 
     /// <summary>
     /// Checks the pool's parameters, in the kernel's order, and takes a reference on the binding.
