@@ -39,7 +39,7 @@ internal static class SimNicTestKit
     /// <summary>
     /// Receives everything queued on <paramref name="socket"/>, checks every Dmabuf fragment is
     /// readable through <paramref name="region"/> and verifies, hands the tokens back, and returns
-    /// the datagrams (EndOfPacket records) received.
+    /// the datagrams (EndOfPacket records) received. A null region means: the one each record's binding maps.
     /// </summary>
     public static int Drain(DevmemSocket socket, DmabufRegion? region, List<ulong>? seqs = null)
     {
@@ -61,8 +61,9 @@ internal static class SimNicTestKit
             for (int i = 0; i < n; i++)
             {
                 ref DmabufCmsg c = ref cmsgs[i];
+                // Without a region, find it through the record's binding (alive while its token is held).
                 ReadOnlySpan<byte> bytes = c.Type == DevmemCmsgType.Dmabuf
-                    ? region!.GetSpan((long)c.FragOffset, (int)c.FragSize)
+                    ? (region ?? DmabufBinding.FromId((int)c.DmabufId)!.Region).GetSpan((long)c.FragOffset, (int)c.FragSize)
                     : linear.AsSpan(c.LinearOffset, (int)c.FragSize);
                 bytes.CopyTo(datagram.AsSpan(datagramLength));
                 datagramLength += bytes.Length;
