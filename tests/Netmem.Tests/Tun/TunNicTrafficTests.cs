@@ -176,6 +176,15 @@ public sealed class TunNicTrafficTests(ITestOutputHelper output)
                         {
                             throw new TimeoutException($"the driver read {nic.PacketsSeen - seenBefore} of {sent} sent");
                         }
+
+                        // Pace on the consumer too: while the main thread is busy binding, the
+                        // socket must not reach its outstanding bound (that would be a
+                        // SocketBackpressure drop, counted but not what this test is about).
+                        var wait = System.Diagnostics.Stopwatch.StartNew();
+                        while (socket.QueuedFragments > 2048 && wait.ElapsedMilliseconds < 10_000)
+                        {
+                            Thread.Sleep(1);
+                        }
                     }
                 }
 #pragma warning disable CA1031 // Reported on the test thread.
