@@ -15,6 +15,9 @@ namespace Netmem.Drivers.Common;
 /// </remarks>
 public abstract class NapiPollThread : IDisposable
 {
+    /// <summary>How often a parked loop re-announces that it is parked (see <see cref="Loop"/>).</summary>
+    private const int ParkedRecheckMs = 5;
+
     private readonly ManualResetEventSlim _run = new(false);
     private readonly ManualResetEventSlim _stopped = new(false);
     private readonly ManualResetEventSlim _resumed = new(false);
@@ -120,7 +123,22 @@ public abstract class NapiPollThread : IDisposable
             if (_stopRequested)
             {
                 _stopped.Set();
-                _run.Wait();
+
+                // Fix: a Start followed at once by a Stop (an unbind restart then a device
+                // Dispose, or two quick restarts) can set and reset _run before this thread
+                // wakes. ManualResetEventSlim.Wait rechecks IsSet, so the thread stays parked
+                // while Start has already reset _stopped, and that Stop waited 30 s and threw
+                // EBUSY. Waking now and then to say "parked" again closes the gap: a parked
+                // loop is exactly what the Stop wants, and the memory it returns is the one
+                // Start handed over.
+                while (!_run.Wait(ParkedRecheckMs))
+                {
+                    if (_stopRequested)
+                    {
+                        _stopped.Set();
+                    }
+                }
+
                 if (_exit)
                 {
                     break;

@@ -1,0 +1,401 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using Netmem.Devmem;
+using Netmem.Drivers.Common;
+using Netmem.Drivers.Parsing;
+using Netmem.Drivers.Tun;
+using Netmem.Native;
+using Netmem.Net;
+using Netmem.Tool.Demo;
+
+namespace Netmem.Tool.TunDemo;
+
+/// <summary>
+/// <c>netmem tun</c>: the devmem receive path on real kernel packets. Creates a private network
+/// namespace with a <see cref="TunNic"/>, binds a memfd region to its queues, opens one socket per
+/// flow, sends <see cref="TunRunOptions.Count"/> UDP datagrams through the namespace's kernel
+/// stack into the TUN (paced in bursts), reads and verifies every payload byte through the region,
+/// returns every token, tears everything down and checks that nothing leaked and that the
+/// driver's counts agree with the kernel's own TUN counters.
+/// </summary>
+/// <remarks>
+/// Traffic never leaves the namespace: the senders target <see cref="TunDevice.PeerIPv4"/>, which
+/// the namespace routes into its own TUN (enforced by <see cref="TunAddressPolicy"/>). Needs root
+/// (CAP_NET_ADMIN and CAP_SYS_ADMIN).
+/// </remarks>
+public static class TunRunner
+{
+    private const ushort BasePort = 9100;
+
+    /// <summary>Runs the scenario. <paramref name="stop"/> ends sending early (the checks then use what was sent).</summary>
+    /// <exception cref="PlatformNotSupportedException">Namespaces or TUN are unavailable here; the message says why.</exception>
+    public static TunRunResult Run(TunRunOptions o, TextWriter progress, CancellationToken stop)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        ArgumentNullException.ThrowIfNull(progress);
+        Validate(o);
+        if (!NetNamespace.IsSupported)
+        {
+            throw new PlatformNotSupportedException("netmem tun: " + NetNamespace.UnsupportedReason);
+        }
+
+        List<string> failures = [];
+        using var ns = NetNamespace.Create("netmem-tun");
+        using var region = DmabufRegion.CreateMemfd("netmem-tun", o.RegionBytes);
+        var nic = new TunNic(ns, new TunNicOptions { Queues = o.Queues, Mtu = o.Mtu });
+        DmabufBindingHandle? handle = null;
+        FlowConsumer[] consumers = [];
+        var senders = new List<NamespaceUdpSender>();
+        var sockets = new List<DevmemSocket>();
+        List<PagePool> pools = [];
+        string ifName = nic.Tun.Name;
+        try
+        {
+            handle = nic.Device.BindDmabuf(region, Enumerable.Range(0, o.Queues).ToArray());
+            pools.AddRange(nic.Device.PagePools);
+            int flows = o.Queues;
+            consumers = new FlowConsumer[flows];
+            int perFlow = (o.Count + flows - 1) / flows;
+            for (int f = 0; f < flows; f++)
+            {
+                var port = (ushort)(BasePort + f);
+                DevmemSocket socket = nic.OpenSocket(FlowKey.Udp(port));
+                sockets.Add(socket);
+                consumers[f] = new FlowConsumer(socket, region, o.Payload, corruptOnce: false);
+                senders.Add(new NamespaceUdpSender(ns, new IPEndPoint(TunDevice.PeerIPv4, port), perFlow));
+            }
+
+            // The kernel's first router solicitation follows link-up; let it pass, then take both
+            // baselines so kernel and driver counts cover the same packets.
+            Thread.Sleep(50);
+            WaitQuiet(nic);
+            TunCounters kernelBefore = nic.ReadKernelCounters();
+            long seenBefore = nic.PacketsSeen;
+            long deliveredBefore = SumQueues(nic, o.Queues, c => c.Packets);
+            long bytesBefore = SumQueues(nic, o.Queues, c => c.Bytes);
+            Dictionary<DropReason, long> dropsBefore = DropsByReason(nic, o.Queues);
+
+            int gen0 = GC.CollectionCount(0), gen1 = GC.CollectionCount(1), gen2 = GC.CollectionCount(2);
+            var clock = Stopwatch.StartNew();
+            long sent = Send(o, nic, senders, consumers, seenBefore, progress, clock, failures, stop);
+            double seconds = clock.Elapsed.TotalSeconds;
+
+            WaitQuiet(nic);
+            long delivered = SumQueues(nic, o.Queues, c => c.Packets) - deliveredBefore;
+            WaitReceived(consumers, delivered, TimeSpan.FromSeconds(10));
+            foreach (FlowConsumer c in consumers)
+            {
+                c.Stop();
+            }
+
+            int g0 = GC.CollectionCount(0) - gen0, g1 = GC.CollectionCount(1) - gen1, g2 = GC.CollectionCount(2) - gen2;
+            TunCounters kernel = nic.ReadKernelCounters().Since(kernelBefore);
+            long payloadBytes = SumQueues(nic, o.Queues, c => c.Bytes) - bytesBefore;
+            Dictionary<string, long> drops = [];
+            foreach ((DropReason reason, long count) in DropsByReason(nic, o.Queues))
+            {
+                long d = count - dropsBefore.GetValueOrDefault(reason);
+                if (d != 0)
+                {
+                    drops[reason.ToString()] = d;
+                }
+            }
+
+            long dropped = drops.Values.Sum();
+            long received = consumers.Sum(c => c.Received);
+            long verified = consumers.Sum(c => c.Verified);
+            long mismatches = consumers.Sum(c => c.Mismatches);
+            int tokensHeld = sockets.Sum(s => s.TokensOutstanding);
+            PagePoolStats stats = Sum(pools);
+
+            // Teardown: unbind (queues restart on system pages), close sockets and the device;
+            // every pool must then be freed and the binding's GenPool whole.
+            int bindingId = handle.BindingId;
+            DmabufBinding binding = handle.Binding;
+            handle.Dispose();
+            handle = null;
+            nic.Dispose();
+            long inflight = WaitPoolsFreed(pools, TimeSpan.FromSeconds(5));
+            long outstanding = binding.Size - binding.Avail;
+
+            if (mismatches != 0)
+            {
+                failures.Add($"{mismatches} payloads did not match what was sent");
+            }
+
+            if (verified != sent)
+            {
+                failures.Add($"{sent} datagrams sent but {verified} verified");
+            }
+
+            if (received != delivered)
+            {
+                failures.Add($"{delivered} datagrams delivered but {received} received");
+            }
+
+            if (kernel.TxPackets != (ulong)(delivered + dropped))
+            {
+                failures.Add($"kernel tx_packets {kernel.TxPackets} != delivered {delivered} + dropped {dropped}");
+            }
+
+            if (kernel.TxDropped != 0)
+            {
+                failures.Add($"kernel dropped {kernel.TxDropped} packets at the TUN ring (tx_dropped): pacing failed");
+            }
+
+            if (tokensHeld != 0)
+            {
+                failures.Add($"{tokensHeld} tokens still held by sockets after the consumers stopped");
+            }
+
+            if (inflight != 0)
+            {
+                failures.Add($"{inflight} netmems still in flight after teardown (leak)");
+            }
+
+            if (outstanding != 0 || !binding.IsFreed)
+            {
+                failures.Add($"dmabuf binding {bindingId} has {outstanding} bytes outstanding after teardown (leak)");
+            }
+
+            return new TunRunResult
+            {
+                Seconds = seconds,
+                Payload = o.Payload,
+                Queues = o.Queues,
+                Flows = consumers.Length,
+                PacketsInjected = sent,
+                PacketsDelivered = delivered,
+                PacketsReceived = received,
+                PacketsVerified = verified,
+                PayloadMismatches = mismatches,
+                PacketsPerSecond = delivered / seconds,
+                GbitPerSecond = payloadBytes * 8 / seconds / 1e9,
+                DropsByReason = drops,
+                PacketsDropped = dropped,
+                AllocFast = stats.AllocFast,
+                AllocSlow = stats.AllocSlow + stats.AllocSlowHighOrder,
+                AllocRefill = stats.AllocRefill,
+                RecycleCached = stats.RecycleCached,
+                RecycleRing = stats.RecycleRing,
+                RecycleRingFull = stats.RecycleRingFull,
+                Gen0Collections = g0,
+                Gen1Collections = g1,
+                Gen2Collections = g2,
+                InflightAfterTeardown = inflight,
+                GenPoolOutstandingAfterTeardown = outstanding,
+                BindingId = bindingId,
+                Interface = ifName,
+                KernelTxPackets = kernel.TxPackets,
+                KernelTxBytes = kernel.TxBytes,
+                KernelTxDropped = kernel.TxDropped,
+                Failures = failures,
+            };
+        }
+        finally
+        {
+            // On the success path these are no-ops; on failure they keep the namespace removable.
+            foreach (FlowConsumer c in consumers)
+            {
+                c?.Stop();
+            }
+
+            handle?.Dispose();
+            nic.Dispose();
+            foreach (NamespaceUdpSender s in senders)
+            {
+                s.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Writes the human-readable summary.</summary>
+    public static void PrintSummary(TunRunResult r, TextWriter w)
+    {
+        ArgumentNullException.ThrowIfNull(r);
+        ArgumentNullException.ThrowIfNull(w);
+        CultureInfo c = CultureInfo.InvariantCulture;
+        w.WriteLine(string.Create(c, $"netmem tun: {r.Interface}, {r.Queues} queue(s) bound to dmabuf binding {r.BindingId}, {r.Flows} flow(s), {r.Payload} B payload, {r.Seconds:F2} s"));
+        w.WriteLine(string.Create(c, $"  rate        {r.PacketsPerSecond / 1e6:F3} Mpps   {r.GbitPerSecond:F2} Gbit/s payload (kernel sender and driver share the machine)"));
+        w.WriteLine(string.Create(c, $"  packets     sent {r.PacketsInjected}  delivered {r.PacketsDelivered}  received {r.PacketsReceived}  verified {r.PacketsVerified}  mismatches {r.PayloadMismatches}"));
+        string drops = r.DropsByReason.Count == 0 ? "none" : string.Join("  ", r.DropsByReason.Select(kv => $"{kv.Key} {kv.Value}"));
+        w.WriteLine($"  drops       {drops}");
+        w.WriteLine(string.Create(c, $"  kernel      tx_packets {r.KernelTxPackets} (driver read {r.PacketsDelivered + r.PacketsDropped})  tx_bytes {r.KernelTxBytes}  tx_dropped {r.KernelTxDropped}"));
+        w.WriteLine(string.Create(c, $"  alloc       fast {r.AllocFast}  refill {r.AllocRefill}  slow {r.AllocSlow}"));
+        w.WriteLine(string.Create(c, $"  recycle     cached {r.RecycleCached}  ring {r.RecycleRing}  ring_full {r.RecycleRingFull}"));
+        w.WriteLine(string.Create(c, $"  gc          gen0 {r.Gen0Collections}  gen1 {r.Gen1Collections}  gen2 {r.Gen2Collections} (during traffic)"));
+        w.WriteLine(string.Create(c, $"  teardown    inflight {r.InflightAfterTeardown}  genpool outstanding {r.GenPoolOutstandingAfterTeardown} bytes"));
+        w.WriteLine(r.Ok ? "  result      OK" : "  result      FAILED: " + string.Join("; ", r.Failures));
+    }
+
+    private static void Validate(TunRunOptions o)
+    {
+        if (o.Queues < 1 || o.Queues > 16)
+        {
+            throw new ArgumentException("--queues must be 1..16.");
+        }
+
+        if (o.Mtu < 1280 || o.Mtu > 9000)
+        {
+            throw new ArgumentException("--mtu must be 1280..9000.");
+        }
+
+        if (o.Payload < 1 || o.Payload > o.Mtu - 28)
+        {
+            throw new ArgumentException($"--payload must be 1..{o.Mtu - 28} bytes (the MTU less IPv4 and UDP headers).");
+        }
+
+        if (o.Count < 1 || o.Count > 10_000_000)
+        {
+            throw new ArgumentException("--count must be 1..10000000.");
+        }
+
+        if (o.Burst < 1 || o.Burst > 500)
+        {
+            throw new ArgumentException("--burst must be 1..500 (the TUN ring holds 1000 packets).");
+        }
+
+        if (o.RegionBytes < (4L << 20) || o.RegionBytes % DmabufRegion.Granule != 0)
+        {
+            throw new ArgumentException("--region must be at least 4 MiB and a multiple of 4 KiB.");
+        }
+    }
+
+    /// <summary>
+    /// Sends round-robin over the flows in bursts; after each burst waits until the driver has
+    /// read it (the TUN ring must not overflow) and the consumers are not far behind (the sockets
+    /// must not push back). Returns the datagrams sent.
+    /// </summary>
+    private static long Send(TunRunOptions o, TunNic nic, List<NamespaceUdpSender> senders, FlowConsumer[] consumers, long seenBefore,
+        TextWriter progress, Stopwatch clock, List<string> failures, CancellationToken stop)
+    {
+        byte[] payload = new byte[o.Payload];
+        var seqs = new ulong[senders.Count];
+        long sent = 0;
+        TimeSpan nextPrint = TimeSpan.FromSeconds(1);
+        while (sent < o.Count && !stop.IsCancellationRequested)
+        {
+            int burst = (int)Math.Min(o.Burst, o.Count - sent);
+            for (int i = 0; i < burst; i++)
+            {
+                int f = (int)((sent + i) % senders.Count);
+                FrameBuilder.FillSequencePayload(payload, seqs[f]++);
+                senders[f].Send(payload);
+            }
+
+            sent += burst;
+            if (!WaitUntil(() => nic.PacketsSeen - seenBefore >= sent && consumers.Sum(c => c.Received) >= sent - 2048, TimeSpan.FromSeconds(5)))
+            {
+                failures.Add($"stalled: the driver read {nic.PacketsSeen - seenBefore} and the consumers received {consumers.Sum(c => c.Received)} of {sent} sent");
+                break;
+            }
+
+            if (o.Progress && clock.Elapsed >= nextPrint)
+            {
+                progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"[{clock.Elapsed.TotalSeconds,6:F1}s] sent {sent}  delivered {SumQueues(nic, o.Queues, c => c.Packets)}  received {consumers.Sum(c => c.Received)}  mismatches {consumers.Sum(c => c.Mismatches)}"));
+                nextPrint += TimeSpan.FromSeconds(1);
+            }
+        }
+
+        return sent;
+    }
+
+    private static bool WaitUntil(Func<bool> done, TimeSpan timeout)
+    {
+        var sw = Stopwatch.StartNew();
+        SpinWait spin = default;
+        while (!done())
+        {
+            if (sw.Elapsed > timeout)
+            {
+                return false;
+            }
+
+            spin.SpinOnce(sleep1Threshold: 20);
+        }
+
+        return true;
+    }
+
+    /// <summary>Waits until the driver's count stops moving for 50 ms (the TUN's queue is empty), at most 3 s.</summary>
+    private static void WaitQuiet(TunNic nic)
+    {
+        var total = Stopwatch.StartNew();
+        var still = Stopwatch.StartNew();
+        long last = nic.PacketsSeen;
+        while (still.ElapsedMilliseconds < 50 && total.ElapsedMilliseconds < 3000)
+        {
+            Thread.Sleep(5);
+            long now = nic.PacketsSeen;
+            if (now != last)
+            {
+                last = now;
+                still.Restart();
+            }
+        }
+    }
+
+    private static void WaitReceived(FlowConsumer[] consumers, long delivered, TimeSpan timeout)
+    {
+        var sw = Stopwatch.StartNew();
+        while (consumers.Sum(c => c.Received) < delivered && sw.Elapsed < timeout)
+        {
+            Thread.Sleep(5);
+        }
+    }
+
+    private static long SumQueues(TunNic nic, int queues, Func<RxCounters, long> f)
+    {
+        long s = 0;
+        for (int q = 0; q < queues; q++)
+        {
+            s += f(nic.QueueCounters(q));
+        }
+
+        return s;
+    }
+
+    private static Dictionary<DropReason, long> DropsByReason(TunNic nic, int queues)
+    {
+        Dictionary<DropReason, long> d = [];
+        for (int q = 0; q < queues; q++)
+        {
+            foreach ((DropReason reason, long count) in nic.QueueCounters(q).DropsByReason())
+            {
+                d[reason] = d.GetValueOrDefault(reason) + count;
+            }
+        }
+
+        return d;
+    }
+
+    private static long WaitPoolsFreed(List<PagePool> pools, TimeSpan timeout)
+    {
+        var sw = Stopwatch.StartNew();
+        while (pools.Any(p => !p.IsFreed) && sw.Elapsed < timeout)
+        {
+            Thread.Sleep(5);
+        }
+
+        return pools.Sum(p => p.GetStats().Inflight);
+    }
+
+    private static PagePoolStats Sum(List<PagePool> pools)
+    {
+        PagePoolStats s = default;
+        foreach (PagePool p in pools)
+        {
+            PagePoolStats x = p.GetStats();
+            s = new PagePoolStats(
+                s.AllocFast + x.AllocFast, s.AllocSlow + x.AllocSlow, s.AllocSlowHighOrder + x.AllocSlowHighOrder,
+                s.AllocEmpty + x.AllocEmpty, s.AllocRefill + x.AllocRefill, s.AllocWaive + x.AllocWaive,
+                s.RecycleCached + x.RecycleCached, s.RecycleCacheFull + x.RecycleCacheFull, s.RecycleRing + x.RecycleRing,
+                s.RecycleRingFull + x.RecycleRingFull, s.RecycleReleasedRefcnt + x.RecycleReleasedRefcnt,
+                s.HoldCount + x.HoldCount, s.ReleaseCount + x.ReleaseCount);
+        }
+
+        return s;
+    }
+}
