@@ -62,7 +62,7 @@ public static class TunRunner
                 var port = (ushort)(BasePort + f);
                 DevmemSocket socket = nic.OpenSocket(FlowKey.Udp(port));
                 sockets.Add(socket);
-                consumers[f] = new FlowConsumer(socket, region, o.Payload, corruptOnce: false);
+                consumers[f] = new FlowConsumer(socket, o.Payload, corruptOnce: false);
                 senders.Add(new NamespaceUdpSender(ns, new IPEndPoint(TunDevice.PeerIPv4, port), perFlow));
             }
 

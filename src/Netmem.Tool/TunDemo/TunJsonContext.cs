@@ -1,0 +1,9 @@
+using System.Text.Json.Serialization;
+
+namespace Netmem.Tool.TunDemo;
+
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(TunRunResult))]
+internal sealed partial class TunJsonContext : JsonSerializerContext
+{
+}

@@ -1,0 +1,50 @@
+using System.Text.Json;
+using Netmem.Native;
+using Netmem.Tool.Cli;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Netmem.Tests.Tool;
+
+/// <summary><c>netmem tun</c> from the command line. Needs root; otherwise it must say why it cannot run.</summary>
+public sealed class TunCommandTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Tun_sends_through_the_kernel_verifies_every_payload_and_exits_0()
+    {
+        (int code, string stdout, string stderr) = await ToolProcess.RunAsync("tun", "--count", "3000", "--payload", "1000");
+        if (!NetNamespace.IsSupported)
+        {
+            output.WriteLine("SKIPPED (not supported here): " + NetNamespace.UnsupportedReason);
+            Assert.Equal(ExitCodes.Failure, code);
+            Assert.Contains("tun cannot run here", stderr, StringComparison.Ordinal);
+            return;
+        }
+
+        Assert.True(code == ExitCodes.Ok, stdout + stderr);
+        Assert.Contains("sent 3000  delivered 3000  received 3000  verified 3000  mismatches 0", stdout, StringComparison.Ordinal);
+        Assert.Contains("kernel      tx_packets", stdout, StringComparison.Ordinal);
+        Assert.Contains("teardown    inflight 0  genpool outstanding 0 bytes", stdout, StringComparison.Ordinal);
+        Assert.Contains("result      OK", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Tun_json_has_the_kernel_counters_beside_ours()
+    {
+        if (!NetNamespace.IsSupported)
+        {
+            output.WriteLine("SKIPPED (not supported here): " + NetNamespace.UnsupportedReason);
+            return;
+        }
+
+        (int code, string stdout, string stderr) = await ToolProcess.RunAsync("tun", "--count", "2000", "--json");
+
+        Assert.True(code == ExitCodes.Ok, stdout + stderr);
+        using JsonDocument doc = JsonDocument.Parse(stdout);
+        JsonElement r = doc.RootElement;
+        Assert.True(r.GetProperty("ok").GetBoolean());
+        Assert.Equal(2000, r.GetProperty("packets_verified").GetInt64());
+        long drops = r.GetProperty("drops_by_reason").EnumerateObject().Sum(p => p.Value.GetInt64());
+        Assert.Equal(r.GetProperty("packets_delivered").GetInt64() + drops, r.GetProperty("kernel_tx_packets").GetInt64());
+    }
+}
