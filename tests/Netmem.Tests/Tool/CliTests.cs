@@ -95,12 +95,12 @@ public sealed class CliTests
     }
 
     [Fact]
-    public void Tun_is_not_available_yet_and_exits_1()
+    public void Tun_rejects_options_it_does_not_take()
     {
-        (int code, _, string error) = Run("tun");
+        (int code, _, string error) = Run("tun", "--pid", "1");
 
-        Assert.Equal(ExitCodes.Failure, code);
-        Assert.Contains("'tun' is not available yet", error, StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("unknown option '--pid' for 'tun'", error, StringComparison.Ordinal);
     }
 
     [Fact]
