@@ -28,6 +28,8 @@ public unsafe class PagePoolCrossThreadBenchmarks
     private SpinWorker _worker = null!;
     private Action _returnToPagePool = null!;
     private Action _returnToQueuePool = null!;
+    private Action _returnToPagePoolBulk = null!;
+    private Action _returnToQueuePoolBurst = null!;
 
     /// <summary>Pages the arena still had out after cleanup (0 when every page came back).</summary>
     internal int ArenaPagesOutAfterCleanup { get; private set; } = -1;
@@ -43,6 +45,8 @@ public unsafe class PagePoolCrossThreadBenchmarks
         _worker = new SpinWorker("bench-returner");
         _returnToPagePool = ReturnToPagePool;
         _returnToQueuePool = ReturnToQueuePool;
+        _returnToPagePoolBulk = ReturnToPagePoolBulk;
+        _returnToQueuePoolBurst = ReturnToQueuePoolBurst;
     }
 
     [GlobalCleanup]
@@ -100,6 +104,97 @@ public unsafe class PagePoolCrossThreadBenchmarks
         }
 
         _worker.Wait();
+    }
+
+    /// <summary>
+    /// The same traffic, with the returner taking what the handoff holds in bursts of up to 64
+    /// and giving them back with <see cref="PagePool.PutBulk"/>: one ring reservation per burst,
+    /// as a driver's completion path frees a batch (the kernel's page_pool_put_netmem_bulk).
+    /// </summary>
+    [Benchmark(OperationsPerInvoke = Pages, Description = "Cross-thread: PagePool (owned) alloc -> remote PutBulk (bursts of <=64)")]
+    public void PagePool_CrossThread_PutBulk()
+    {
+        _napi.BindToCurrentThread();
+        PagePool pool = _pool;
+        _worker.Start(_returnToPagePoolBulk);
+        SpinWait spin = default;
+        for (int i = 0; i < Pages; i++)
+        {
+            nuint v = pool.AllocNetmem().Value;
+            while (!_handoff.TryEnqueue(v))
+            {
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
+        }
+
+        _worker.Wait();
+    }
+
+    /// <summary>The ConcurrentQueue pool with the same burst handoff on the returner (it has no bulk enqueue).</summary>
+    [Benchmark(OperationsPerInvoke = Pages, Description = "Cross-thread: ConcurrentQueue<nint> pool, remote Enqueue of bursts of <=64")]
+    public void ConcurrentQueuePool_CrossThread_Burst()
+    {
+        ConcurrentQueue<nint> q = _queuePool;
+        _worker.Start(_returnToQueuePoolBurst);
+        SpinWait spin = default;
+        for (int i = 0; i < Pages; i++)
+        {
+            if (!q.TryDequeue(out nint block))
+            {
+                block = (nint)NativeMemory.AlignedAlloc(PagePoolBenchmarks.BlockSize, 64);
+            }
+
+            while (!_handoff.TryEnqueue((nuint)block))
+            {
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
+        }
+
+        _worker.Wait();
+    }
+
+    private void ReturnToPagePoolBulk()
+    {
+        PagePool pool = _pool;
+        Span<nuint> burst = stackalloc nuint[64];
+        SpinWait spin = default;
+        for (int n = 0; n < Pages;)
+        {
+            int got = _handoff.DequeueBurst(burst);
+            if (got != 0)
+            {
+                pool.PutBulk(MemoryMarshal.Cast<nuint, NetmemRef>(burst[..got]));
+                n += got;
+            }
+            else
+            {
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
+        }
+    }
+
+    private void ReturnToQueuePoolBurst()
+    {
+        ConcurrentQueue<nint> q = _queuePool;
+        Span<nuint> burst = stackalloc nuint[64];
+        SpinWait spin = default;
+        for (int n = 0; n < Pages;)
+        {
+            int got = _handoff.DequeueBurst(burst);
+            if (got != 0)
+            {
+                for (int i = 0; i < got; i++)
+                {
+                    q.Enqueue((nint)burst[i]);
+                }
+
+                n += got;
+            }
+            else
+            {
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
+        }
     }
 
     private void ReturnToPagePool()

@@ -25,7 +25,32 @@ public sealed unsafe partial class PagePool
             return;
         }
 
+        if (_dmaSyncDev)
+        {
+            SyncForDevice(dmaSyncSize);
+        }
+
         Recycle(netmem, h, allowDirect);
+    }
+
+    /// <summary>
+    /// Hands the netmem's first <paramref name="dmaSyncSize"/> bytes (at most MaxLen, from
+    /// Offset) back to the device before reuse, as <c>page_pool_dma_sync_for_device</c> does.
+    /// Pool memory here is cache-coherent, so the sync is a full fence that orders the CPU's
+    /// accesses before the device's next write, whatever the size.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void SyncForDevice(int dmaSyncSize)
+    {
+        if (dmaSyncSize > _p.MaxLen)
+        {
+            dmaSyncSize = _p.MaxLen;
+        }
+
+        if (dmaSyncSize != 0)
+        {
+            Interlocked.MemoryBarrier();
+        }
     }
 
     /// <summary>Drops the last reference of a whole netmem (the kernel's <c>page_pool_put_full_netmem</c>).</summary>

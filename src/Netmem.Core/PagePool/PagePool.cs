@@ -45,6 +45,7 @@ public sealed unsafe partial class PagePool : IDisposable
     private readonly int _order;
     private readonly int _nid;
     private readonly bool _dmaMap;
+    private readonly bool _dmaSyncDev;
     private readonly PageArena _arena;
     private readonly PtrRing _ring;
     private readonly PagePoolCounters _stats;
@@ -78,6 +79,7 @@ public sealed unsafe partial class PagePool : IDisposable
         _order = parameters.Order;
         _nid = parameters.Nid;
         _dmaMap = (parameters.Flags & PagePoolFlags.DmaMap) != 0;
+        _dmaSyncDev = (parameters.Flags & PagePoolFlags.DmaSyncDev) != 0;
         _owned = parameters.Napi is not null;
         _arena = parameters.Arena ?? PageArena.Shared;
         Name = parameters.Name ?? "page_pool";

@@ -45,6 +45,17 @@ public readonly record struct PagePoolStats(
 {
     /// <summary>Netmems the pool holds or has handed out: taken from the arena or provider and not yet given back.</summary>
     public long Inflight => (long)(HoldCount - ReleaseCount);
+
+    /// <summary>Counter-by-counter sum, for totals over several pools.</summary>
+    public static PagePoolStats operator +(PagePoolStats a, PagePoolStats b) => new(
+        a.AllocFast + b.AllocFast, a.AllocSlow + b.AllocSlow, a.AllocSlowHighOrder + b.AllocSlowHighOrder,
+        a.AllocEmpty + b.AllocEmpty, a.AllocRefill + b.AllocRefill, a.AllocWaive + b.AllocWaive,
+        a.RecycleCached + b.RecycleCached, a.RecycleCacheFull + b.RecycleCacheFull, a.RecycleRing + b.RecycleRing,
+        a.RecycleRingFull + b.RecycleRingFull, a.RecycleReleasedRefcnt + b.RecycleReleasedRefcnt,
+        a.HoldCount + b.HoldCount, a.ReleaseCount + b.ReleaseCount);
+
+    /// <summary>Counter-by-counter sum (the named form of <c>+</c>).</summary>
+    public static PagePoolStats Add(PagePoolStats left, PagePoolStats right) => left + right;
 }
 
 /// <summary>

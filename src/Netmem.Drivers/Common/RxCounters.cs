@@ -49,6 +49,22 @@ public sealed class RxCounters
         return d;
     }
 
+    /// <summary>Non-zero drop counts by reason, summed over several queues.</summary>
+    public static Dictionary<DropReason, long> SumDropsByReason(IEnumerable<RxCounters> queues)
+    {
+        ArgumentNullException.ThrowIfNull(queues);
+        Dictionary<DropReason, long> d = [];
+        foreach (RxCounters q in queues)
+        {
+            foreach ((DropReason reason, long count) in q.DropsByReason())
+            {
+                d[reason] = d.GetValueOrDefault(reason) + count;
+            }
+        }
+
+        return d;
+    }
+
     internal void Delivered(int payloadBytes)
     {
         Volatile.Write(ref _packets, _packets + 1);

@@ -1,7 +1,7 @@
 namespace Netmem.Tool.Demo;
 
 /// <summary>What <c>netmem demo</c> measured and checked.</summary>
-public sealed record DemoResult
+public record DemoResult
 {
     public double Seconds { get; init; }
     public int Payload { get; init; }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Netmem.Devmem;
+using Netmem.Drivers.Common;
 using Netmem.Drivers.Parsing;
 using Netmem.Drivers.SimNic;
 using Netmem.Net;
@@ -86,7 +87,7 @@ public static class DemoRunner
         double seconds = clock.Elapsed.TotalSeconds;
         nic.WaitIdle(TimeSpan.FromSeconds(10));
         long delivered = Enumerable.Range(0, o.Queues).Sum(q => nic.QueueCounters(q).Packets);
-        WaitDrained(consumers, delivered, TimeSpan.FromSeconds(10));
+        RunChecks.WaitReceived(consumers, delivered, TimeSpan.FromSeconds(10));
         foreach (FlowConsumer c in consumers)
         {
             c.Stop();
@@ -98,15 +99,9 @@ public static class DemoRunner
         }
 
         int g0 = GC.CollectionCount(0) - gen0, g1 = GC.CollectionCount(1) - gen1, g2 = GC.CollectionCount(2) - gen2;
-        PagePoolStats total = Sum(pools);
-        Dictionary<string, long> drops = [];
-        for (int q = 0; q < o.Queues; q++)
-        {
-            foreach ((DropReason reason, long count) in nic.QueueCounters(q).DropsByReason())
-            {
-                drops[reason.ToString()] = drops.GetValueOrDefault(reason.ToString()) + count;
-            }
-        }
+        PagePoolStats total = RunChecks.Total(pools);
+        Dictionary<string, long> drops = RxCounters.SumDropsByReason(Enumerable.Range(0, o.Queues).Select(nic.QueueCounters))
+            .ToDictionary(kv => kv.Key.ToString(), kv => kv.Value);
 
         long payloadBytes = Enumerable.Range(0, o.Queues).Sum(q => nic.QueueCounters(q).Bytes);
         long received = consumers.Sum(c => c.Received);
@@ -118,29 +113,11 @@ public static class DemoRunner
         pools.UnionWith(nic.Device.PagePools);
         handle.Dispose();
         nic.Dispose();
-        long inflight = WaitPoolsFreed(pools, TimeSpan.FromSeconds(5));
+        long inflight = RunChecks.WaitPoolsFreed(pools, TimeSpan.FromSeconds(5));
         long outstanding = handles.Sum(h => h.Binding.Size - h.Binding.Avail);
 
         List<string> failures = [];
-        if (mismatches != 0)
-        {
-            failures.Add($"{mismatches} payloads did not match what was injected");
-        }
-
-        if (received != delivered)
-        {
-            failures.Add($"{delivered} datagrams delivered but {received} received");
-        }
-
-        if (inflight != 0)
-        {
-            failures.Add($"{inflight} netmems still in flight after teardown (leak)");
-        }
-
-        if (outstanding != 0 || handles.Any(h => !h.Binding.IsFreed))
-        {
-            failures.Add($"dmabuf bindings have {outstanding} bytes outstanding after teardown (leak)");
-        }
+        RunChecks.CheckCommon(failures, mismatches, delivered, received, inflight, outstanding, handles.All(h => h.Binding.IsFreed));
 
         return new DemoResult
         {
@@ -182,18 +159,8 @@ public static class DemoRunner
         w.WriteLine(string.Create(c, $"netmem demo: {r.Queues} queues (queue 0 system pages, 1..{r.Queues - 1} dmabuf binding {r.BindingId}), {r.Flows} flows, {r.Payload} B payload, {r.Seconds:F1} s"));
         w.WriteLine(string.Create(c, $"  rate        {r.PacketsPerSecond / 1e6:F3} Mpps   {r.GbitPerSecond:F2} Gbit/s payload"));
         w.WriteLine(string.Create(c, $"  packets     injected {r.PacketsInjected}  delivered {r.PacketsDelivered}  received {r.PacketsReceived}  verified {r.PacketsVerified}  mismatches {r.PayloadMismatches}"));
-        string drops = r.DropsByReason.Count == 0 ? "none" : string.Join("  ", r.DropsByReason.Select(kv => $"{kv.Key} {kv.Value}"));
-        w.WriteLine($"  drops       {drops}");
-        w.WriteLine(string.Create(c, $"  alloc       fast {r.AllocFast}  refill {r.AllocRefill}  slow {r.AllocSlow}"));
-        w.WriteLine(string.Create(c, $"  recycle     cached {r.RecycleCached}  ring {r.RecycleRing}  ring_full {r.RecycleRingFull}"));
-        w.WriteLine(string.Create(c, $"  gc          gen0 {r.Gen0Collections}  gen1 {r.Gen1Collections}  gen2 {r.Gen2Collections} (during traffic)"));
-        if (r.Rebinds > 0)
-        {
-            w.WriteLine(string.Create(c, $"  rebinds     {r.Rebinds} (queue restarts under traffic)"));
-        }
-
-        w.WriteLine(string.Create(c, $"  teardown    inflight {r.InflightAfterTeardown}  genpool outstanding {r.GenPoolOutstandingAfterTeardown} bytes"));
-        w.WriteLine(r.Ok ? "  result      OK" : "  result      FAILED: " + string.Join("; ", r.Failures));
+        RunChecks.PrintDrops(r, w);
+        RunChecks.PrintPoolsAndResult(r, w);
     }
 
     private static void Validate(DemoOptions o)
@@ -277,42 +244,5 @@ public static class DemoRunner
         {
             w.WriteLine(line);
         }
-    }
-
-    private static void WaitDrained(FlowConsumer[] consumers, long delivered, TimeSpan timeout)
-    {
-        var sw = Stopwatch.StartNew();
-        while (consumers.Sum(c => c.Received) < delivered && sw.Elapsed < timeout)
-        {
-            Thread.Sleep(5);
-        }
-    }
-
-    private static long WaitPoolsFreed(HashSet<PagePool> pools, TimeSpan timeout)
-    {
-        var sw = Stopwatch.StartNew();
-        while (pools.Any(p => !p.IsFreed) && sw.Elapsed < timeout)
-        {
-            Thread.Sleep(5);
-        }
-
-        return pools.Sum(p => p.GetStats().Inflight);
-    }
-
-    private static PagePoolStats Sum(HashSet<PagePool> pools)
-    {
-        PagePoolStats s = default;
-        foreach (PagePool p in pools)
-        {
-            PagePoolStats x = p.GetStats();
-            s = new PagePoolStats(
-                s.AllocFast + x.AllocFast, s.AllocSlow + x.AllocSlow, s.AllocSlowHighOrder + x.AllocSlowHighOrder,
-                s.AllocEmpty + x.AllocEmpty, s.AllocRefill + x.AllocRefill, s.AllocWaive + x.AllocWaive,
-                s.RecycleCached + x.RecycleCached, s.RecycleCacheFull + x.RecycleCacheFull, s.RecycleRing + x.RecycleRing,
-                s.RecycleRingFull + x.RecycleRingFull, s.RecycleReleasedRefcnt + x.RecycleReleasedRefcnt,
-                s.HoldCount + x.HoldCount, s.ReleaseCount + x.ReleaseCount);
-        }
-
-        return s;
     }
 }

@@ -74,7 +74,7 @@ public static class TunRunner
             long seenBefore = nic.PacketsSeen;
             long deliveredBefore = SumQueues(nic, o.Queues, c => c.Packets);
             long bytesBefore = SumQueues(nic, o.Queues, c => c.Bytes);
-            Dictionary<DropReason, long> dropsBefore = DropsByReason(nic, o.Queues);
+            Dictionary<DropReason, long> dropsBefore = RxCounters.SumDropsByReason(Enumerable.Range(0, o.Queues).Select(nic.QueueCounters));
 
             int gen0 = GC.CollectionCount(0), gen1 = GC.CollectionCount(1), gen2 = GC.CollectionCount(2);
             var clock = Stopwatch.StartNew();
@@ -83,7 +83,7 @@ public static class TunRunner
 
             WaitQuiet(nic);
             long delivered = SumQueues(nic, o.Queues, c => c.Packets) - deliveredBefore;
-            WaitReceived(consumers, delivered, TimeSpan.FromSeconds(10));
+            RunChecks.WaitReceived(consumers, delivered, TimeSpan.FromSeconds(10));
             foreach (FlowConsumer c in consumers)
             {
                 c.Stop();
@@ -93,7 +93,7 @@ public static class TunRunner
             TunCounters kernel = nic.ReadKernelCounters().Since(kernelBefore);
             long payloadBytes = SumQueues(nic, o.Queues, c => c.Bytes) - bytesBefore;
             Dictionary<string, long> drops = [];
-            foreach ((DropReason reason, long count) in DropsByReason(nic, o.Queues))
+            foreach ((DropReason reason, long count) in RxCounters.SumDropsByReason(Enumerable.Range(0, o.Queues).Select(nic.QueueCounters)))
             {
                 long d = count - dropsBefore.GetValueOrDefault(reason);
                 if (d != 0)
@@ -107,7 +107,7 @@ public static class TunRunner
             long verified = consumers.Sum(c => c.Verified);
             long mismatches = consumers.Sum(c => c.Mismatches);
             int tokensHeld = sockets.Sum(s => s.TokensOutstanding);
-            PagePoolStats stats = Sum(pools);
+            PagePoolStats stats = RunChecks.Total(pools);
 
             // Teardown: unbind (queues restart on system pages), close sockets and the device;
             // every pool must then be freed and the binding's GenPool whole.
@@ -116,22 +116,13 @@ public static class TunRunner
             handle.Dispose();
             handle = null;
             nic.Dispose();
-            long inflight = WaitPoolsFreed(pools, TimeSpan.FromSeconds(5));
+            long inflight = RunChecks.WaitPoolsFreed(pools, TimeSpan.FromSeconds(5));
             long outstanding = binding.Size - binding.Avail;
 
-            if (mismatches != 0)
-            {
-                failures.Add($"{mismatches} payloads did not match what was sent");
-            }
-
+            RunChecks.CheckCommon(failures, mismatches, delivered, received, inflight, outstanding, binding.IsFreed);
             if (verified != sent)
             {
                 failures.Add($"{sent} datagrams sent but {verified} verified");
-            }
-
-            if (received != delivered)
-            {
-                failures.Add($"{delivered} datagrams delivered but {received} received");
             }
 
             if (kernel.TxPackets != (ulong)(delivered + dropped))
@@ -147,16 +138,6 @@ public static class TunRunner
             if (tokensHeld != 0)
             {
                 failures.Add($"{tokensHeld} tokens still held by sockets after the consumers stopped");
-            }
-
-            if (inflight != 0)
-            {
-                failures.Add($"{inflight} netmems still in flight after teardown (leak)");
-            }
-
-            if (outstanding != 0 || !binding.IsFreed)
-            {
-                failures.Add($"dmabuf binding {bindingId} has {outstanding} bytes outstanding after teardown (leak)");
             }
 
             return new TunRunResult
@@ -219,14 +200,9 @@ public static class TunRunner
         w.WriteLine(string.Create(c, $"netmem tun: {r.Interface}, {r.Queues} queue(s) bound to dmabuf binding {r.BindingId}, {r.Flows} flow(s), {r.Payload} B payload, {r.Seconds:F2} s"));
         w.WriteLine(string.Create(c, $"  rate        {r.PacketsPerSecond / 1e6:F3} Mpps   {r.GbitPerSecond:F2} Gbit/s payload (kernel sender and driver share the machine)"));
         w.WriteLine(string.Create(c, $"  packets     sent {r.PacketsInjected}  delivered {r.PacketsDelivered}  received {r.PacketsReceived}  verified {r.PacketsVerified}  mismatches {r.PayloadMismatches}"));
-        string drops = r.DropsByReason.Count == 0 ? "none" : string.Join("  ", r.DropsByReason.Select(kv => $"{kv.Key} {kv.Value}"));
-        w.WriteLine($"  drops       {drops}");
+        RunChecks.PrintDrops(r, w);
         w.WriteLine(string.Create(c, $"  kernel      tx_packets {r.KernelTxPackets} (driver read {r.PacketsDelivered + r.PacketsDropped})  tx_bytes {r.KernelTxBytes}  tx_dropped {r.KernelTxDropped}"));
-        w.WriteLine(string.Create(c, $"  alloc       fast {r.AllocFast}  refill {r.AllocRefill}  slow {r.AllocSlow}"));
-        w.WriteLine(string.Create(c, $"  recycle     cached {r.RecycleCached}  ring {r.RecycleRing}  ring_full {r.RecycleRingFull}"));
-        w.WriteLine(string.Create(c, $"  gc          gen0 {r.Gen0Collections}  gen1 {r.Gen1Collections}  gen2 {r.Gen2Collections} (during traffic)"));
-        w.WriteLine(string.Create(c, $"  teardown    inflight {r.InflightAfterTeardown}  genpool outstanding {r.GenPoolOutstandingAfterTeardown} bytes"));
-        w.WriteLine(r.Ok ? "  result      OK" : "  result      FAILED: " + string.Join("; ", r.Failures));
+        RunChecks.PrintPoolsAndResult(r, w);
     }
 
     private static void Validate(TunRunOptions o)
@@ -337,63 +313,12 @@ public static class TunRunner
         }
     }
 
-    private static void WaitReceived(FlowConsumer[] consumers, long delivered, TimeSpan timeout)
-    {
-        var sw = Stopwatch.StartNew();
-        while (consumers.Sum(c => c.Received) < delivered && sw.Elapsed < timeout)
-        {
-            Thread.Sleep(5);
-        }
-    }
-
     private static long SumQueues(TunNic nic, int queues, Func<RxCounters, long> f)
     {
         long s = 0;
         for (int q = 0; q < queues; q++)
         {
             s += f(nic.QueueCounters(q));
-        }
-
-        return s;
-    }
-
-    private static Dictionary<DropReason, long> DropsByReason(TunNic nic, int queues)
-    {
-        Dictionary<DropReason, long> d = [];
-        for (int q = 0; q < queues; q++)
-        {
-            foreach ((DropReason reason, long count) in nic.QueueCounters(q).DropsByReason())
-            {
-                d[reason] = d.GetValueOrDefault(reason) + count;
-            }
-        }
-
-        return d;
-    }
-
-    private static long WaitPoolsFreed(List<PagePool> pools, TimeSpan timeout)
-    {
-        var sw = Stopwatch.StartNew();
-        while (pools.Any(p => !p.IsFreed) && sw.Elapsed < timeout)
-        {
-            Thread.Sleep(5);
-        }
-
-        return pools.Sum(p => p.GetStats().Inflight);
-    }
-
-    private static PagePoolStats Sum(List<PagePool> pools)
-    {
-        PagePoolStats s = default;
-        foreach (PagePool p in pools)
-        {
-            PagePoolStats x = p.GetStats();
-            s = new PagePoolStats(
-                s.AllocFast + x.AllocFast, s.AllocSlow + x.AllocSlow, s.AllocSlowHighOrder + x.AllocSlowHighOrder,
-                s.AllocEmpty + x.AllocEmpty, s.AllocRefill + x.AllocRefill, s.AllocWaive + x.AllocWaive,
-                s.RecycleCached + x.RecycleCached, s.RecycleCacheFull + x.RecycleCacheFull, s.RecycleRing + x.RecycleRing,
-                s.RecycleRingFull + x.RecycleRingFull, s.RecycleReleasedRefcnt + x.RecycleReleasedRefcnt,
-                s.HoldCount + x.HoldCount, s.ReleaseCount + x.ReleaseCount);
         }
 
         return s;

@@ -34,6 +34,8 @@ public sealed class BenchmarkSmokeTests
             "PagePoolBenchmarks.PageArena_AllocFree",
             "PagePoolCrossThreadBenchmarks.PagePool_CrossThread",
             "PagePoolCrossThreadBenchmarks.ConcurrentQueuePool_CrossThread",
+            "PagePoolCrossThreadBenchmarks.PagePool_CrossThread_PutBulk",
+            "PagePoolCrossThreadBenchmarks.ConcurrentQueuePool_CrossThread_Burst",
             "PagePoolSharedBenchmarks.ArrayPool_TwoThreads",
             "PagePoolSharedBenchmarks.PagePool_Shared_TwoThreads",
         ];
