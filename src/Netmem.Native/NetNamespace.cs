@@ -259,9 +259,9 @@ public sealed class NetNamespace : IDisposable
             return "creating network namespaces and TUN devices needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN); this process lacks them.";
         }
 
-        if (!File.Exists(Tun.DevicePath))
+        if (!File.Exists(TunFile.DevicePath))
         {
-            return $"{Tun.DevicePath} does not exist (tun module not loaded, or the container does not expose it).";
+            return $"{TunFile.DevicePath} does not exist (tun module not loaded, or the container does not expose it).";
         }
 
         if (!File.Exists("/proc/thread-self/ns/net"))

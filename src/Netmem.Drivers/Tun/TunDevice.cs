@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using Netmem.Native;
-using NativeTun = Netmem.Native.Tun;
 
 namespace Netmem.Drivers.Tun;
 
@@ -15,7 +14,7 @@ namespace Netmem.Drivers.Tun;
 /// <para>
 /// The descriptors are opened on a thread that joined the namespace, so the interface lives
 /// there; afterwards they work from any thread. Reading a descriptor returns one IP packet that
-/// the namespace's kernel transmitted on the interface (see <see cref="NativeTun"/>).
+/// the namespace's kernel transmitted on the interface (see <see cref="TunFile"/>).
 /// </para>
 /// <para>
 /// The interface is not persistent: <see cref="Dispose"/> closes the descriptors and the kernel
@@ -91,7 +90,7 @@ public sealed class TunDevice : IDisposable
         bool mq = multiQueue || queueCount > 1;
         (int[] fds, string actual, int ifIndex) = ns.Run(() =>
         {
-            int[] fds = NativeTun.OpenQueues(name, queueCount, mq, nonBlocking: true, out string actual);
+            int[] fds = TunFile.OpenQueues(name, queueCount, mq, nonBlocking: true, out string actual);
             return (fds, actual, Sys.IfNameToIndex(actual));
         });
         return new TunDevice(ns, actual, ifIndex, fds, mq);
@@ -148,17 +147,17 @@ public sealed class TunDevice : IDisposable
         return _fds[queue];
     }
 
-    /// <summary>Reads one packet from <paramref name="queue"/>; -1 when it is empty. See <see cref="NativeTun.Read(int, Span{byte})"/>.</summary>
-    public int Read(int queue, Span<byte> buffer) => NativeTun.Read(GetFd(queue), buffer);
+    /// <summary>Reads one packet from <paramref name="queue"/>; -1 when it is empty. See <see cref="TunFile.Read(int, Span{byte})"/>.</summary>
+    public int Read(int queue, Span<byte> buffer) => TunFile.Read(GetFd(queue), buffer);
 
     /// <summary>Injects one IP packet as received by the interface (for tests). -1 when the write would block.</summary>
-    public int Write(int queue, ReadOnlySpan<byte> packet) => NativeTun.Write(GetFd(queue), packet);
+    public int Write(int queue, ReadOnlySpan<byte> packet) => TunFile.Write(GetFd(queue), packet);
 
     /// <summary>Waits up to <paramref name="timeoutMs"/> for any queue to be readable; returns its index or -1.</summary>
     public int WaitAnyReadable(int timeoutMs)
     {
         ObjectDisposedException.ThrowIf(IsDisposed, this);
-        return NativeTun.WaitAnyReadable(_fds, timeoutMs);
+        return TunFile.WaitAnyReadable(_fds, timeoutMs);
     }
 
     /// <summary>
@@ -205,7 +204,7 @@ public sealed class TunDevice : IDisposable
             int fd = Interlocked.Exchange(ref _fds[i], -1);
             if (fd >= 0)
             {
-                NativeTun.Close(fd);
+                TunFile.Close(fd);
             }
         }
     }

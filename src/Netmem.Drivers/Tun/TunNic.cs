@@ -24,9 +24,9 @@ public sealed class TunNic : IQueueManagementOps, IDisposable
     {
         ArgumentNullException.ThrowIfNull(ns);
         _options = options ?? new TunNicOptions();
-        if (_options.Queues < 1 || _options.Queues > Netmem.Native.Tun.MaxQueues)
+        if (_options.Queues < 1 || _options.Queues > TunFile.MaxQueues)
         {
-            throw new ArgumentOutOfRangeException(nameof(options), _options.Queues, $"A TunNic has 1..{Netmem.Native.Tun.MaxQueues} queues.");
+            throw new ArgumentOutOfRangeException(nameof(options), _options.Queues, $"A TunNic has 1..{TunFile.MaxQueues} queues.");
         }
 
         if (_options.Mtu < 68 || _options.Mtu > 9000)

@@ -4,7 +4,6 @@ using Netmem.Drivers.Tun;
 using Netmem.Native;
 using Xunit;
 using Xunit.Abstractions;
-using NativeTun = Netmem.Native.Tun;
 
 namespace Netmem.Tests.Tun;
 
@@ -112,7 +111,7 @@ public sealed partial class TunErrorTests(ITestOutputHelper output)
         {
             // Capabilities are per thread: only this dedicated namespace thread loses CAP_NET_ADMIN.
             DropEffectiveCapabilityOnThisThread(12);
-            return NativeTun.Open("nmperm0", multiQueue: false, nonBlocking: true, out _);
+            return TunFile.Open("nmperm0", multiQueue: false, nonBlocking: true, out _);
         }));
         output.WriteLine(e.Message);
         Assert.Equal(Errno.EPERM, e.ErrorNumber);
@@ -159,7 +158,7 @@ public sealed partial class TunErrorTests(ITestOutputHelper output)
     [InlineData("bad/name")]
     public void An_invalid_interface_name_is_refused_before_the_kernel_sees_it(string name)
     {
-        Assert.Throws<ArgumentException>(() => NativeTun.Open(name, false, true, out _));
+        Assert.Throws<ArgumentException>(() => TunFile.Open(name, false, true, out _));
     }
 
     [Fact]

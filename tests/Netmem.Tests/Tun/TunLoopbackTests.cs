@@ -4,7 +4,6 @@ using Netmem.Drivers.Tun;
 using Netmem.Native;
 using Xunit;
 using Xunit.Abstractions;
-using NativeTun = Netmem.Native.Tun;
 
 namespace Netmem.Tests.Tun;
 
@@ -179,7 +178,7 @@ public sealed class TunLoopbackTests(ITestOutputHelper output)
         int n = -1;
         while (n < 0 && tun.WaitAnyReadable(1000) >= 0)
         {
-            n = NativeTun.ReadScatter(tun.GetFd(0), header, data);
+            n = TunFile.ReadScatter(tun.GetFd(0), header, data);
             if (n > 0 && (header[0] >> 4) != 4)
             {
                 n = -1; // kernel's own IPv6 traffic (MLD); not this test's datagram
