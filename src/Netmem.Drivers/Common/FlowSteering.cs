@@ -38,11 +38,6 @@ public sealed class FlowSteering
     /// <summary>The socket for a datagram, or null.</summary>
     public DevmemSocket? Lookup(in FlowKey exact)
     {
-        if (_flows.IsEmpty)
-        {
-            return null;
-        }
-
         if (!exact.IsPortOnly && _flows.TryGetValue(exact, out DevmemSocket? s))
         {
             return s;
