@@ -83,17 +83,8 @@ public sealed unsafe partial class PagePool
                 continue;
             }
 
-            if (!r.IsNetIov && ((PageDesc*)h)->PageRef != 1)
+            if (!TryPark(r, h))
             {
-                _stats.AddAtomic(Stat.RecycleReleasedRefcnt);
-                ReleaseNetmem(r);
-                continue;
-            }
-
-            h->State = (int)NetmemState.InPool;
-            if (Volatile.Read(ref _destroyState) != 0)
-            {
-                ReleaseAfterDestroy(r);
                 continue;
             }
 
@@ -169,21 +160,37 @@ public sealed unsafe partial class PagePool
         Interlocked.Increment(ref h->PpRefCount);
     }
 
-    /// <summary>The last pool reference is gone: into the cache, the ring, or released.</summary>
+    /// <summary>
+    /// The last pool reference is gone: marks the netmem parked and returns true when it may be
+    /// reused; false when it was released instead (a holder outside the pool still has the page,
+    /// or the pool is destroyed).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Recycle(NetmemRef netmem, NetmemDescHeader* h, bool allowDirect)
+    private bool TryPark(NetmemRef netmem, NetmemDescHeader* h)
     {
         if (!netmem.IsNetIov && ((PageDesc*)h)->PageRef != 1)
         {
             // Someone outside the pool still holds the page: it cannot be reused yet.
             RecycleReleasedRefcnt(netmem);
-            return;
+            return false;
         }
 
         h->State = (int)NetmemState.InPool;
         if (Volatile.Read(ref _destroyState) != 0)
         {
             ReleaseAfterDestroy(netmem);
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>The last pool reference is gone: into the cache, the ring, or released.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Recycle(NetmemRef netmem, NetmemDescHeader* h, bool allowDirect)
+    {
+        if (!TryPark(netmem, h))
+        {
             return;
         }
 
