@@ -170,6 +170,17 @@ public abstract class NapiPollThread : IDisposable
         _stopped.Set();
     }
 
+    /// <summary>Stops the queue if it runs, frees the memory it ran on, and ends the thread (device teardown).</summary>
+    public void Shutdown()
+    {
+        if (Memory is not null)
+        {
+            Stop().Free();
+        }
+
+        Dispose();
+    }
+
     /// <summary>Ends the thread. The queue's memory must have been taken with <see cref="Stop"/> first.</summary>
     public void Dispose()
     {

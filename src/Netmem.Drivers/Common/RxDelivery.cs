@@ -48,14 +48,10 @@ public static class RxDelivery
 
     private static void DeliverSplit(ReadOnlySpan<byte> frame, in IpPacketInfo p, QueueMemory mem, DmaDevice? dma, DevmemSocket socket, RxCounters counters)
     {
-        NetmemRef header = mem.HeaderPool.AllocFrag(p.HeaderLength, out int headerOffset);
-        if (header.IsNull)
+        if (!ConsumeHeaders(mem, frame[..p.HeaderLength], counters))
         {
-            counters.Drop(DropReason.NoMemory);
             return;
         }
-
-        frame[..p.HeaderLength].CopyTo(header.GetPageSpan()[headerOffset..]);
 
         Span<RxFragment> frags = stackalloc RxFragment[MaxFragments];
         int n = 0;
@@ -72,7 +68,6 @@ public static class RxDelivery
                 }
 
                 GiveBack(frags[..n], mem.PayloadPool);
-                mem.HeaderPool.RecycleDirect(header);
                 counters.Drop(DropReason.NoMemory);
                 return;
             }
@@ -84,16 +79,7 @@ public static class RxDelivery
             left -= len;
         }
 
-        // The protocol stack has consumed the headers; the header buffer goes back at once.
-        mem.HeaderPool.RecycleDirect(header);
-        if (!socket.TryDeliver(frags[..n]))
-        {
-            GiveBack(frags[..n], mem.PayloadPool);
-            counters.Drop(DropReason.SocketBackpressure);
-            return;
-        }
-
-        counters.Delivered(p.PayloadLength);
+        Hand(socket, frags[..n], mem.PayloadPool, p.PayloadLength, counters);
     }
 
     private static void DeliverLinear(ReadOnlySpan<byte> frame, in IpPacketInfo p, QueueMemory mem, DevmemSocket socket, RxCounters counters)
@@ -112,15 +98,42 @@ public static class RxDelivery
         }
 
         frame.CopyTo(buf.GetPageSpan()[offset..]);
-        ReadOnlySpan<RxFragment> one = [new RxFragment(buf, offset + p.HeaderLength, p.PayloadLength)];
-        if (!socket.TryDeliver(one))
+        Hand(socket, [new RxFragment(buf, offset + p.HeaderLength, p.PayloadLength)], mem.HeaderPool, p.PayloadLength, counters);
+    }
+
+    /// <summary>
+    /// Header-data split: the device writes the headers into a header-pool buffer, where the
+    /// protocol stack consumes them and the buffer goes back at once. False (counted as
+    /// NoMemory) when there was no header buffer.
+    /// </summary>
+    internal static bool ConsumeHeaders(QueueMemory mem, ReadOnlySpan<byte> headers, RxCounters counters)
+    {
+        NetmemRef header = mem.HeaderPool.AllocFrag(headers.Length, out int headerOffset);
+        if (header.IsNull)
         {
-            mem.HeaderPool.RecycleDirect(buf);
+            counters.Drop(DropReason.NoMemory);
+            return false;
+        }
+
+        headers.CopyTo(header.GetPageSpan()[headerOffset..]);
+        mem.HeaderPool.RecycleDirect(header);
+        return true;
+    }
+
+    /// <summary>
+    /// Hands one datagram's fragments to its socket and counts it delivered; when the socket
+    /// pushes back, the fragments go back to <paramref name="pool"/> and the drop is counted.
+    /// </summary>
+    internal static void Hand(DevmemSocket socket, ReadOnlySpan<RxFragment> frags, PagePool pool, int payloadLength, RxCounters counters)
+    {
+        if (!socket.TryDeliver(frags))
+        {
+            GiveBack(frags, pool);
             counters.Drop(DropReason.SocketBackpressure);
             return;
         }
 
-        counters.Delivered(p.PayloadLength);
+        counters.Delivered(payloadLength);
     }
 
     /// <summary>The device writes payload: by DMA into a <c>net_iov</c>, or into a readable page.</summary>

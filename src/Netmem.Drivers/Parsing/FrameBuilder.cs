@@ -117,31 +117,36 @@ public static class FrameBuilder
 
     private static void Pattern(Span<byte> dest, ulong seed)
     {
-        ulong x = (seed * 0x9E3779B97F4A7C15UL) | 1;
+        ulong x = PatternStart(seed);
         for (int i = 0; i < dest.Length; i++)
         {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            dest[i] = (byte)x;
+            dest[i] = PatternNext(ref x);
         }
     }
 
     private static bool Matches(ReadOnlySpan<byte> data, ulong seed)
     {
-        ulong x = (seed * 0x9E3779B97F4A7C15UL) | 1;
+        ulong x = PatternStart(seed);
         for (int i = 0; i < data.Length; i++)
         {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            if (data[i] != (byte)x)
+            if (data[i] != PatternNext(ref x))
             {
                 return false;
             }
         }
 
         return true;
+    }
+
+    private static ulong PatternStart(ulong seed) => (seed * 0x9E3779B97F4A7C15UL) | 1;
+
+    /// <summary>One xorshift step of the payload pattern; its low byte is the next payload byte.</summary>
+    private static byte PatternNext(ref ulong x)
+    {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        return (byte)x;
     }
 
     /// <summary>

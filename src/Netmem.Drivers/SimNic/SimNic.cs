@@ -140,17 +140,7 @@ public sealed class SimNic : IQueueManagementOps, IDisposable
         Flows.CloseAll();
         foreach (SimNicQueue? q in _queues)
         {
-            if (q is null)
-            {
-                continue;
-            }
-
-            if (q.Memory is not null)
-            {
-                q.Stop().Free();
-            }
-
-            q.Dispose();
+            q?.Shutdown();
         }
 
         Device.Unregister();

@@ -117,17 +117,7 @@ public sealed class TunNic : IQueueManagementOps, IDisposable
         Flows.CloseAll();
         foreach (TunNicQueue? q in _queues ?? [])
         {
-            if (q is null)
-            {
-                continue;
-            }
-
-            if (q.Memory is not null)
-            {
-                q.Stop().Free();
-            }
-
-            q.Dispose();
+            q?.Shutdown();
         }
 
         Device?.Unregister();

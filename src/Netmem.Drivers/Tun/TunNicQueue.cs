@@ -162,25 +162,13 @@ internal sealed unsafe class TunNicQueue : NapiPollThread
             return true;
         }
 
-        NetmemRef header = mem.HeaderPool.AllocFrag(Staging, out int headerOffset);
-        if (header.IsNull)
+        if (!RxDelivery.ConsumeHeaders(mem, hdr, counters))
         {
             mem.PayloadPool.RecycleDirect(d);
-            counters.Drop(DropReason.NoMemory);
             return true;
         }
 
-        hdr.CopyTo(header.GetPageSpan()[headerOffset..]);
-        mem.HeaderPool.RecycleDirect(header);
-        ReadOnlySpan<RxFragment> frag = [new RxFragment(d, 0, payload)];
-        if (!socket.TryDeliver(frag))
-        {
-            mem.PayloadPool.RecycleDirect(d);
-            counters.Drop(DropReason.SocketBackpressure);
-            return true;
-        }
-
-        counters.Delivered(payload);
+        RxDelivery.Hand(socket, [new RxFragment(d, 0, payload)], mem.PayloadPool, payload, counters);
         return true;
     }
 
