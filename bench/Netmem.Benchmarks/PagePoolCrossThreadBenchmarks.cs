@@ -67,43 +67,14 @@ public unsafe class PagePoolCrossThreadBenchmarks
     [Benchmark(OperationsPerInvoke = Pages, Description = "Cross-thread: PagePool (owned) alloc -> remote PutNetmem")]
     public void PagePool_CrossThread()
     {
-        _napi.BindToCurrentThread();
-        PagePool pool = _pool;
-        _worker.Start(_returnToPagePool);
-        SpinWait spin = default;
-        for (int i = 0; i < Pages; i++)
-        {
-            nuint v = pool.AllocNetmem().Value;
-            while (!_handoff.TryEnqueue(v))
-            {
-                spin.SpinOnce(sleep1Threshold: -1);
-            }
-        }
-
-        _worker.Wait();
+        AllocAndHandOff(_returnToPagePool);
     }
 
     /// <summary>Peer: a ConcurrentQueue pool of 4 KiB native blocks; the consumer dequeues, the remote thread enqueues.</summary>
     [Benchmark(Baseline = true, OperationsPerInvoke = Pages, Description = "Cross-thread: ConcurrentQueue<nint> pool TryDequeue -> remote Enqueue")]
     public void ConcurrentQueuePool_CrossThread()
     {
-        ConcurrentQueue<nint> q = _queuePool;
-        _worker.Start(_returnToQueuePool);
-        SpinWait spin = default;
-        for (int i = 0; i < Pages; i++)
-        {
-            if (!q.TryDequeue(out nint block))
-            {
-                block = (nint)NativeMemory.AlignedAlloc(PagePoolBenchmarks.BlockSize, 64);
-            }
-
-            while (!_handoff.TryEnqueue((nuint)block))
-            {
-                spin.SpinOnce(sleep1Threshold: -1);
-            }
-        }
-
-        _worker.Wait();
+        TakeAndHandOff(_returnToQueuePool);
     }
 
     /// <summary>
@@ -114,9 +85,22 @@ public unsafe class PagePoolCrossThreadBenchmarks
     [Benchmark(OperationsPerInvoke = Pages, Description = "Cross-thread: PagePool (owned) alloc -> remote PutBulk (bursts of <=64)")]
     public void PagePool_CrossThread_PutBulk()
     {
+        AllocAndHandOff(_returnToPagePoolBulk);
+    }
+
+    /// <summary>The ConcurrentQueue pool with the same burst handoff on the returner (it has no bulk enqueue).</summary>
+    [Benchmark(OperationsPerInvoke = Pages, Description = "Cross-thread: ConcurrentQueue<nint> pool, remote Enqueue of bursts of <=64")]
+    public void ConcurrentQueuePool_CrossThread_Burst()
+    {
+        TakeAndHandOff(_returnToQueuePoolBurst);
+    }
+
+    /// <summary>The page pool's consumer: allocates every page and hands it to the returner running <paramref name="returner"/>.</summary>
+    private void AllocAndHandOff(Action returner)
+    {
         _napi.BindToCurrentThread();
         PagePool pool = _pool;
-        _worker.Start(_returnToPagePoolBulk);
+        _worker.Start(returner);
         SpinWait spin = default;
         for (int i = 0; i < Pages; i++)
         {
@@ -130,12 +114,11 @@ public unsafe class PagePoolCrossThreadBenchmarks
         _worker.Wait();
     }
 
-    /// <summary>The ConcurrentQueue pool with the same burst handoff on the returner (it has no bulk enqueue).</summary>
-    [Benchmark(OperationsPerInvoke = Pages, Description = "Cross-thread: ConcurrentQueue<nint> pool, remote Enqueue of bursts of <=64")]
-    public void ConcurrentQueuePool_CrossThread_Burst()
+    /// <summary>The ConcurrentQueue pool's consumer: takes (or makes) every block and hands it to the returner.</summary>
+    private void TakeAndHandOff(Action returner)
     {
         ConcurrentQueue<nint> q = _queuePool;
-        _worker.Start(_returnToQueuePoolBurst);
+        _worker.Start(returner);
         SpinWait spin = default;
         for (int i = 0; i < Pages; i++)
         {
