@@ -83,6 +83,11 @@ public sealed unsafe partial class PagePool
                 continue;
             }
 
+            if (_dmaSyncDev)
+            {
+                SyncForDevice(-1);
+            }
+
             if (!TryPark(r, h))
             {
                 continue;
