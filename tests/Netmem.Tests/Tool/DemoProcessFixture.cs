@@ -11,11 +11,11 @@ public sealed class DemoProcessFixture : IAsyncLifetime
 
     internal ToolProcess Demo => _demo!;
 
-    public async Task InitializeAsync() => _demo = await ToolProcess.StartDemoAsync();
+    public async ValueTask InitializeAsync() => _demo = await ToolProcess.StartDemoAsync();
 
-    public Task DisposeAsync()
+    public ValueTask DisposeAsync()
     {
         _demo?.Dispose();
-        return Task.CompletedTask;
+        return ValueTask.CompletedTask;
     }
 }

@@ -33,9 +33,9 @@ public sealed class EventPipeEndToEndTests
             },
             timeout.Token);
 
-        await complete.Task.WaitAsync(ToolProcess.Timeout);
+        await complete.Task.WaitAsync(ToolProcess.Timeout, TestContext.Current.CancellationToken);
         session.Stop();
-        await run.WaitAsync(ToolProcess.Timeout);
+        await run.WaitAsync(ToolProcess.Timeout, TestContext.Current.CancellationToken);
 
         // The demo rebinds queue 1 every second: one devmem payload pool seen whole, created at a
         // rebind, its net_iovs held and released, destroyed after the next rebind.
@@ -81,11 +81,11 @@ public sealed class EventPipeEndToEndTests
             {
                 sawDestroyed.TrySetResult();
             }
-        });
+        }, TestContext.Current.CancellationToken);
 
-        await sawDestroyed.Task.WaitAsync(ToolProcess.Timeout);
+        await sawDestroyed.Task.WaitAsync(ToolProcess.Timeout, TestContext.Current.CancellationToken);
         session.Stop();
-        await run.WaitAsync(ToolProcess.Timeout);
+        await run.WaitAsync(ToolProcess.Timeout, TestContext.Current.CancellationToken);
 
         Assert.Contains(events, e => e.EventName == "PagePoolCreated");
         Assert.DoesNotContain(events, e => e.EventName.StartsWith("PagePoolState", StringComparison.Ordinal));

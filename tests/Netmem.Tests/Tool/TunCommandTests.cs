@@ -1,8 +1,8 @@
 using System.Text.Json;
 using Netmem.Native;
 using Netmem.Tool.Cli;
+using Netmem.Tests.Support;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tool;
 
@@ -31,11 +31,7 @@ public sealed class TunCommandTests(ITestOutputHelper output)
     [Fact]
     public async Task Tun_json_has_the_kernel_counters_beside_ours()
     {
-        if (!NetNamespace.IsSupported)
-        {
-            output.WriteLine("SKIPPED (not supported here): " + NetNamespace.UnsupportedReason);
-            return;
-        }
+        Requires.NetNamespaces();
 
         (int code, string stdout, string stderr) = await ToolProcess.RunAsync("tun", "--count", "2000", "--json");
 

@@ -1,7 +1,7 @@
 using Netmem.Native;
 using Netmem.Tool.TunDemo;
+using Netmem.Tests.Support;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tool;
 
@@ -11,11 +11,7 @@ public sealed class TunRunnerTests(ITestOutputHelper output)
     [Fact]
     public void Tun_run_of_5000_datagrams_verifies_every_one_matches_the_kernel_counters_and_leaks_nothing()
     {
-        if (!NetNamespace.IsSupported)
-        {
-            output.WriteLine("SKIPPED (not supported here): " + NetNamespace.UnsupportedReason);
-            return;
-        }
+        Requires.NetNamespaces();
 
         const int Count = 5000;
         using var log = new StringWriter();
@@ -36,11 +32,7 @@ public sealed class TunRunnerTests(ITestOutputHelper output)
     [Fact]
     public void Tun_run_with_several_queues_binds_them_all_and_verifies_every_datagram()
     {
-        if (!NetNamespace.IsSupported)
-        {
-            output.WriteLine("SKIPPED (not supported here): " + NetNamespace.UnsupportedReason);
-            return;
-        }
+        Requires.NetNamespaces();
 
         using var log = new StringWriter();
         TunRunResult r = TunRunner.Run(new TunRunOptions { Count = 2000, Payload = 64, Queues = 2, Progress = false }, log, CancellationToken.None);

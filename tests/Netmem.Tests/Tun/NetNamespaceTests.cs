@@ -2,23 +2,13 @@ using System.Diagnostics;
 using Netmem.Drivers.Parsing;
 using Netmem.Drivers.Tun;
 using Netmem.Native;
+using Netmem.Tests.Support;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tun;
 
 public sealed class NetNamespaceTests(ITestOutputHelper output)
 {
-    private bool Unsupported()
-    {
-        if (NetNamespace.IsSupported)
-        {
-            return false;
-        }
-
-        output.WriteLine("SKIPPED (not supported here): " + NetNamespace.UnsupportedReason);
-        return true;
-    }
 
     [Fact]
     public void IsSupported_comes_with_a_reason_exactly_when_it_is_false()
@@ -30,10 +20,7 @@ public sealed class NetNamespaceTests(ITestOutputHelper output)
     [Fact]
     public void Create_makes_a_uniquely_named_namespace_and_Dispose_deletes_it()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         string name;
         using (var a = NetNamespace.Create())
@@ -53,10 +40,7 @@ public sealed class NetNamespaceTests(ITestOutputHelper output)
     [Fact]
     public void Dispose_deletes_the_namespace_even_while_a_tun_inside_is_still_open()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         var ns = NetNamespace.Create();
         using var tun = TunDevice.Create(ns);
@@ -69,10 +53,7 @@ public sealed class NetNamespaceTests(ITestOutputHelper output)
     [Fact]
     public void Run_executes_on_a_dedicated_thread_inside_the_namespace_and_leaves_the_caller_outside()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         using var ns = NetNamespace.Create();
         using var tun = TunDevice.Create(ns, "nmrun0");
@@ -93,10 +74,7 @@ public sealed class NetNamespaceTests(ITestOutputHelper output)
     [Fact]
     public void Run_rethrows_the_delegates_exception_on_the_caller()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         using var ns = NetNamespace.Create();
         var e = Assert.Throws<InvalidOperationException>(() => ns.Run(() => throw new InvalidOperationException("inside")));
@@ -106,10 +84,7 @@ public sealed class NetNamespaceTests(ITestOutputHelper output)
     [Fact]
     public void Counters_from_proc_and_from_ip_agree_on_a_fresh_device()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         using var ns = NetNamespace.Create();
         using var tun = TunDevice.Create(ns);

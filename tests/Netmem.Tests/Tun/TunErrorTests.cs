@@ -2,32 +2,19 @@ using System.Runtime.InteropServices;
 using Netmem.Drivers.Parsing;
 using Netmem.Drivers.Tun;
 using Netmem.Native;
+using Netmem.Tests.Support;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tun;
 
 /// <summary>The errors a driver author meets when TUN or namespace setup goes wrong.</summary>
 public sealed partial class TunErrorTests(ITestOutputHelper output)
 {
-    private bool Unsupported()
-    {
-        if (NetNamespace.IsSupported)
-        {
-            return false;
-        }
-
-        output.WriteLine("SKIPPED (not supported here): " + NetNamespace.UnsupportedReason);
-        return true;
-    }
 
     [Fact]
     public void A_multi_queue_tun_over_a_single_queue_tun_of_the_same_name_says_the_name_is_in_use()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         using var ns = NetNamespace.Create();
         using var first = TunDevice.Create(ns, "nmbusy0");
@@ -41,10 +28,7 @@ public sealed partial class TunErrorTests(ITestOutputHelper output)
     [Fact]
     public void A_second_queue_on_a_single_queue_tun_says_the_name_is_in_use()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         using var ns = NetNamespace.Create();
         using var first = TunDevice.Create(ns, "nmbusy1");
@@ -57,10 +41,7 @@ public sealed partial class TunErrorTests(ITestOutputHelper output)
     [Fact]
     public void A_tun_named_like_an_existing_tap_says_the_name_is_in_use()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         using var ns = NetNamespace.Create();
         ns.RunIp("tuntap", "add", "dev", "nmtap0", "mode", "tap");
@@ -73,10 +54,7 @@ public sealed partial class TunErrorTests(ITestOutputHelper output)
     [Fact]
     public void A_tun_named_lo_says_the_name_is_in_use()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         using var ns = NetNamespace.Create();
         var e = Assert.Throws<NativeException>(() => TunDevice.Create(ns, "lo"));
@@ -86,10 +64,7 @@ public sealed partial class TunErrorTests(ITestOutputHelper output)
     [Fact]
     public void The_same_name_in_two_namespaces_does_not_collide()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         using var a = NetNamespace.Create();
         using var b = NetNamespace.Create();
@@ -101,10 +76,7 @@ public sealed partial class TunErrorTests(ITestOutputHelper output)
     [Fact]
     public void A_tun_without_cap_net_admin_says_root_or_cap_net_admin_is_needed()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         using var ns = NetNamespace.Create();
         var e = Assert.Throws<NativeException>(() => ns.Run(() =>
@@ -140,10 +112,7 @@ public sealed partial class TunErrorTests(ITestOutputHelper output)
     [Fact]
     public void A_failing_ip_command_reports_the_command_and_its_error()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         using var ns = NetNamespace.Create();
         var e = Assert.Throws<IpCommandException>(() => ns.RunIp("link", "show", "dev", "nmnosuch0"));

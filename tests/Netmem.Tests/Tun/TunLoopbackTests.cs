@@ -2,8 +2,8 @@ using System.Net;
 using Netmem.Drivers.Parsing;
 using Netmem.Drivers.Tun;
 using Netmem.Native;
+using Netmem.Tests.Support;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tun;
 
@@ -19,24 +19,11 @@ public sealed class TunLoopbackTests(ITestOutputHelper output)
     /// <summary>1 B to 1400 B, both ends included, spread by a multiplicative step.</summary>
     private static int SizeOf(int seq) => seq % 10 == 0 ? 1 : seq % 10 == 1 ? 1400 : 1 + (seq * 577 % 1400);
 
-    private bool Unsupported()
-    {
-        if (NetNamespace.IsSupported)
-        {
-            return false;
-        }
-
-        output.WriteLine("SKIPPED (not supported here): " + NetNamespace.UnsupportedReason);
-        return true;
-    }
 
     [Fact]
     public void Udp_sent_in_the_namespace_is_read_from_every_queue_byte_for_byte_and_matches_tx_packets()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         using var ns = NetNamespace.Create();
         using var tun = TunDevice.Create(ns, queueCount: 2);
@@ -88,10 +75,7 @@ public sealed class TunLoopbackTests(ITestOutputHelper output)
     [Fact]
     public void Tx_packets_counts_a_packet_when_it_is_read_not_when_the_kernel_queues_it()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         using var ns = NetNamespace.Create();
         using var tun = TunDevice.Create(ns);
@@ -118,10 +102,7 @@ public sealed class TunLoopbackTests(ITestOutputHelper output)
     [Fact]
     public void A_device_without_ipv6_link_local_sends_nothing_of_its_own()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         using var ns = NetNamespace.Create();
         using var tun = TunDevice.Create(ns);
@@ -133,10 +114,7 @@ public sealed class TunLoopbackTests(ITestOutputHelper output)
     [Fact]
     public void Read_into_a_short_buffer_copies_what_fits_and_discards_the_rest_of_the_packet()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         using var ns = NetNamespace.Create();
         using var tun = TunDevice.Create(ns);
@@ -160,10 +138,7 @@ public sealed class TunLoopbackTests(ITestOutputHelper output)
     [Fact]
     public void ReadScatter_puts_ip_and_udp_headers_in_one_buffer_and_the_payload_in_another()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         using var ns = NetNamespace.Create();
         using var tun = TunDevice.Create(ns);
@@ -195,10 +170,7 @@ public sealed class TunLoopbackTests(ITestOutputHelper output)
     [Fact]
     public void Written_packets_are_received_by_the_kernel_and_counted_in_rx()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         using var ns = NetNamespace.Create();
         using var tun = TunDevice.Create(ns);

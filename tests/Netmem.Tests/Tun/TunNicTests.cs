@@ -5,8 +5,8 @@ using Netmem.Drivers.Parsing;
 using Netmem.Drivers.Tun;
 using Netmem.Native;
 using Netmem.Net;
+using Netmem.Tests.Support;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tun;
 
@@ -16,11 +16,7 @@ public sealed class TunNicTests(ITestOutputHelper output)
     [Fact]
     public void Udp_from_the_kernel_lands_in_the_bound_region_byte_for_byte_and_everything_returns()
     {
-        if (!NetNamespace.IsSupported)
-        {
-            output.WriteLine("SKIPPED (not supported here): " + NetNamespace.UnsupportedReason);
-            return;
-        }
+        Requires.NetNamespaces();
 
         using var ns = NetNamespace.Create();
         using var arena = new PageArena(64 << 20);

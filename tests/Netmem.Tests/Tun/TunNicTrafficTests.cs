@@ -6,8 +6,8 @@ using Netmem.Drivers.Parsing;
 using Netmem.Drivers.Tun;
 using Netmem.Native;
 using Netmem.Net;
+using Netmem.Tests.Support;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tun;
 
@@ -21,26 +21,13 @@ public sealed class TunNicTrafficTests(ITestOutputHelper output)
     private const int MaxV4Payload = 1500 - 20 - 8;
     private const int MaxV6Payload = 1500 - 40 - 8;
 
-    private bool Unsupported()
-    {
-        if (NetNamespace.IsSupported)
-        {
-            return false;
-        }
-
-        output.WriteLine("SKIPPED (not supported here): " + NetNamespace.UnsupportedReason);
-        return true;
-    }
 
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public void Every_one_of_100000_mixed_size_datagrams_is_delivered_byte_exact_or_counted_and_the_total_matches_the_kernel(bool ipv6)
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         const int Count = 100_000;
         const ushort Port = 7100;
@@ -124,10 +111,7 @@ public sealed class TunNicTrafficTests(ITestOutputHelper output)
     [Fact]
     public void Binding_and_unbinding_while_traffic_flows_loses_nothing_and_both_memories_carry_exact_bytes()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         const int Count = 30_000;
         const ushort Port = 7300;
@@ -262,10 +246,7 @@ public sealed class TunNicTrafficTests(ITestOutputHelper output)
     [Fact]
     public void Icmp_echo_requests_the_kernel_routes_into_the_tun_are_counted_as_unsupported_protocol_and_recycled()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         const int Pings = 5;
         using var ns = NetNamespace.Create();
@@ -315,10 +296,7 @@ public sealed class TunNicTrafficTests(ITestOutputHelper output)
     [Fact]
     public void Router_solicitations_after_a_link_flap_are_counted_as_unsupported_protocol_and_match_the_kernel()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         using var ns = NetNamespace.Create();
         using var arena = new PageArena(64 << 20);
@@ -359,10 +337,7 @@ public sealed class TunNicTrafficTests(ITestOutputHelper output)
     [Fact]
     public void Fragments_empty_datagrams_and_datagrams_without_a_socket_are_counted_by_reason_and_nothing_leaks()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         const ushort Port = 7200;
         const int Each = 10;
@@ -429,10 +404,7 @@ public sealed class TunNicTrafficTests(ITestOutputHelper output)
     [Fact]
     public void Disposing_right_after_an_unbind_restart_stops_the_poll_loop_at_once()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         // Regression: Start then Stop in quick succession used to leave the loop parked without
         // saying so, and Stop threw EBUSY after 30 s.
@@ -455,10 +427,7 @@ public sealed class TunNicTrafficTests(ITestOutputHelper output)
     [Fact]
     public void A_tun_nic_on_a_name_held_by_a_multi_queue_tun_fails_saying_the_name_is_in_use()
     {
-        if (Unsupported())
-        {
-            return;
-        }
+        Requires.NetNamespaces();
 
         using var ns = NetNamespace.Create();
         using TunDevice existing = TunDevice.Create(ns, "nmmq0", queueCount: 2);

@@ -1,0 +1,49 @@
+using Netmem.Native;
+using Xunit;
+
+namespace Netmem.Tests.Support;
+
+/// <summary>
+/// Preconditions of tests that need something of the machine (root, <c>/dev/net/tun</c>, network
+/// namespaces). A test that cannot run reports itself as skipped, with the reason, never as passed.
+/// </summary>
+/// <remarks>
+/// Where the environment promises the privileges (CI runs as root with <c>/dev/net/tun</c> and sets
+/// <c>NETMEM_REQUIRE_PRIVILEGED=1</c>), a missing precondition fails the test instead: there a
+/// skip would hide a broken setup.
+/// </remarks>
+internal static class Requires
+{
+    /// <summary>Whether the environment promises that privileged tests can run.</summary>
+    public static bool PrivilegedPromised =>
+        Environment.GetEnvironmentVariable("NETMEM_REQUIRE_PRIVILEGED") == "1";
+
+    /// <summary>Skips (or, where privileges are promised, fails) unless namespaces and TUN work here.</summary>
+    public static void NetNamespaces()
+    {
+        if (!NetNamespace.IsSupported)
+        {
+            Unmet("needs root, network namespaces and /dev/net/tun: " + NetNamespace.UnsupportedReason);
+        }
+    }
+
+    /// <summary>Skips unless the process runs without the namespace privileges (a failure path under test).</summary>
+    public static void Unprivileged()
+    {
+        if (NetNamespace.IsSupported)
+        {
+            Assert.Skip("runs only unprivileged: this process can create namespaces and TUN devices");
+        }
+    }
+
+    /// <summary>Skips, or fails where privileges are promised, with the reason.</summary>
+    public static void Unmet(string reason)
+    {
+        if (PrivilegedPromised)
+        {
+            Assert.Fail("NETMEM_REQUIRE_PRIVILEGED=1 but a privileged test cannot run: " + reason);
+        }
+
+        Assert.Skip(reason);
+    }
+}
