@@ -32,6 +32,13 @@ public sealed class QueueMemory
     /// <summary>Rx descriptors posted.</summary>
     public int Posted => _count;
 
+    /// <summary>Allocates queue <paramref name="queueIndex"/>'s memory as <paramref name="options"/> describe.</summary>
+    public static QueueMemory Allocate(NetDevice device, int queueIndex, QueueMemoryOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return Allocate(device, queueIndex, options.RxRingSize, options.PoolSize, options.PayloadAllowsUnreadable, options.MaxFrame, options.Arena);
+    }
+
     /// <summary>
     /// Allocates a queue's memory. <paramref name="payloadAllowsUnreadable"/> false is a driver
     /// that cannot take unreadable memory: binding a provider then fails the core's page-pool check.

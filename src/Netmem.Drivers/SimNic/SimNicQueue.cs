@@ -12,9 +12,10 @@ namespace Netmem.Drivers.SimNic;
 /// <remarks>
 /// The FIFO is two <see cref="PtrRing"/>s of slot indices over one unmanaged block: free slots
 /// and ready slots, so injectors on any thread and the poll loop never lock. Frames waiting in
-/// the FIFO survive a queue restart.
+/// the FIFO survive a queue restart. The type is public only as <see cref="SimNic"/>'s base type
+/// argument; everything on it beyond <see cref="NapiPollThread"/> is internal.
 /// </remarks>
-internal sealed unsafe class SimNicQueue : NapiPollThread
+public sealed unsafe class SimNicQueue : NapiPollThread
 {
     private const int Batch = 32;
 
@@ -28,7 +29,7 @@ internal sealed unsafe class SimNicQueue : NapiPollThread
     private volatile bool _sleeping;
     private int _disposed;
 
-    public SimNicQueue(SimNic nic, int index, int fifoSlots, int maxFrame, int? pinCpu)
+    internal SimNicQueue(SimNic nic, int index, int fifoSlots, int maxFrame, int? pinCpu)
         : base(nic.Device, index, pinCpu)
     {
         _nic = nic;
@@ -44,16 +45,16 @@ internal sealed unsafe class SimNicQueue : NapiPollThread
     }
 
     /// <summary>FIFO slots free for injection.</summary>
-    public int FreeSlots => _free.Count;
+    internal int FreeSlots => _free.Count;
 
     /// <summary>Frames waiting in the FIFO.</summary>
-    public int Pending => _ready.Count;
+    internal int Pending => _ready.Count;
 
     /// <summary>True when no frame waits in the FIFO and none is being processed.</summary>
-    public bool IsIdle => _ready.Count == 0 && !IsBusy;
+    internal bool IsIdle => _ready.Count == 0 && !IsBusy;
 
     /// <summary>Copies a frame into the FIFO. False (and counted) when the FIFO is full.</summary>
-    public bool Inject(ReadOnlySpan<byte> frame)
+    internal bool Inject(ReadOnlySpan<byte> frame)
     {
         if (frame.Length > _slotSize)
         {

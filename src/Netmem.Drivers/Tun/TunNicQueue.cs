@@ -23,8 +23,10 @@ namespace Netmem.Drivers.Tun;
 /// truncated or malformed packets) is put back together in a bounce buffer, parsed by
 /// <see cref="IpPacketParser"/> and either delivered through <see cref="RxDelivery"/> (one copy)
 /// or counted as dropped by reason. The descriptor used for the read goes back to the ring.</para>
+/// <para>The type is public only as <see cref="TunNic"/>'s base type argument; everything on it
+/// beyond <see cref="NapiPollThread"/> is internal.</para>
 /// </remarks>
-internal sealed unsafe class TunNicQueue : NapiPollThread
+public sealed unsafe class TunNicQueue : NapiPollThread
 {
     /// <summary>IPv4 + UDP headers without options.</summary>
     private const int Staging = 28;
@@ -39,7 +41,7 @@ internal sealed unsafe class TunNicQueue : NapiPollThread
     private readonly byte* _bounce;
     private int _disposed;
 
-    public TunNicQueue(TunNic nic, int index, int fd, int? pinCpu)
+    internal TunNicQueue(TunNic nic, int index, int fd, int? pinCpu)
         : base(nic.Device, index, pinCpu)
     {
         _nic = nic;
