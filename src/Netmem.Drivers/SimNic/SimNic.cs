@@ -30,7 +30,7 @@ public sealed class SimNic : NapiDriver<SimNicQueue>
             _options.HeaderDataSplit,
             new QueueMemoryOptions(_options.RxRingSize, _options.PoolSize, _options.PayloadPoolAllowsUnreadable, _options.MaxFrame, _options.Arena),
             _options.PinCpus,
-            (i, cpu) => new SimNicQueue(this, i, _options.FifoSlots, _options.MaxFrame, cpu));
+            (i, cpu) => new SimNicQueue(this, i, _options.FifoSlots, _options.Mtu, _options.MaxFrame, cpu));
     }
 
     public SimNicOptions Options => _options;

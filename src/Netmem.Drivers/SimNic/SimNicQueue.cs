@@ -26,13 +26,24 @@ public sealed unsafe class SimNicQueue : NapiPollThread
     private readonly PtrRing _free;
     private readonly PtrRing _ready;
     private readonly ManualResetEventSlim _doorbell = new(false);
+    private readonly int _mtu;
+
+    /// <summary>FIFO slots the poll loop took in its last burst; processed in order, freed together.</summary>
+    private readonly nuint[] _burst = new nuint[Batch];
+
+    /// <summary>Slots in <see cref="_burst"/>; written by the poll loop, read by <see cref="IsIdle"/>.</summary>
+    private volatile int _burstCount;
+
+    /// <summary>The next slot of <see cref="_burst"/> to process: the frame in hand while a poll runs.</summary>
+    private volatile int _burstNext;
     private volatile bool _sleeping;
     private int _disposed;
 
-    internal SimNicQueue(SimNic nic, int index, int fifoSlots, int maxFrame, int? pinCpu)
+    internal SimNicQueue(SimNic nic, int index, int fifoSlots, int mtu, int maxFrame, int? pinCpu)
         : base(nic.Device, index, pinCpu)
     {
         _nic = nic;
+        _mtu = mtu;
         _slotSize = (maxFrame + 63) & ~63;
         _slots = (byte*)NativeMemory.AlignedAlloc((nuint)fifoSlots * (nuint)_slotSize, 64);
         _lengths = new int[fifoSlots];
@@ -51,7 +62,8 @@ public sealed unsafe class SimNicQueue : NapiPollThread
     internal int Pending => _ready.Count;
 
     /// <summary>True when no frame waits in the FIFO and none is being processed.</summary>
-    internal bool IsIdle => _ready.Count == 0 && !IsBusy;
+    /// <remarks>Reads the backlog (FIFO, then the burst taken from it) before the busy flag; see <see cref="NapiPollThread.IsBusy"/>.</remarks>
+    internal bool IsIdle => _ready.Count == 0 && _burstNext == _burstCount && !IsBusy;
 
     /// <summary>Copies a frame into the FIFO. False (and counted) when the FIFO is full.</summary>
     internal bool Inject(ReadOnlySpan<byte> frame)
@@ -81,24 +93,62 @@ public sealed unsafe class SimNicQueue : NapiPollThread
 
     protected override bool Poll(QueueMemory mem)
     {
-        Span<nuint> batch = stackalloc nuint[Batch];
-        int n = _ready.DequeueBurst(batch);
-        for (int i = 0; i < n; i++)
+        if (_burstNext == _burstCount)
         {
-            int slot = (int)batch[i];
-            ReadOnlySpan<byte> frame = new(_slots + ((long)slot * _slotSize), _lengths[slot]);
-            IpDropReason r = IpPacketParser.ParseEthernet(frame, out IpPacketInfo p);
-            if (r != IpDropReason.None)
+            _burstNext = 0;
+            _burstCount = _ready.DequeueBurst(_burst);
+            if (_burstCount == 0)
             {
-                Counters.Drop(DropReasons.From(r));
-                continue;
+                return false;
             }
-
-            RxDelivery.Deliver(frame, p, mem, _nic.Dma, _nic.Flows, Counters);
         }
 
-        _free.EnqueueBurst(batch[..n]);
-        return n != 0;
+        // A burst cut short by a fault resumes here, after the frame that failed.
+        while (_burstNext < _burstCount)
+        {
+            int slot = (int)_burst[_burstNext];
+            Receive(new ReadOnlySpan<byte>(_slots + ((long)slot * _slotSize), _lengths[slot]), mem);
+            _burstNext++;
+        }
+
+        _free.EnqueueBurst(_burst.AsSpan(0, _burstCount));
+        _burstNext = 0;
+        _burstCount = 0;
+        return true;
+    }
+
+    /// <summary>The receive step: parse, check the MTU, deliver or count the drop.</summary>
+    private void Receive(ReadOnlySpan<byte> frame, QueueMemory mem)
+    {
+        IpDropReason r = IpPacketParser.ParseEthernet(frame, out IpPacketInfo p);
+
+        // The IP packet is everything after the link header: a NIC refuses it past the MTU
+        // before looking inside. L3Offset is 0 only when the link header itself was refused.
+        if (p.L3Offset != 0 && frame.Length - p.L3Offset > _mtu)
+        {
+            Counters.Drop(DropReason.PacketTooBig);
+            return;
+        }
+
+        if (r != IpDropReason.None)
+        {
+            Counters.Drop(DropReasons.From(r));
+            return;
+        }
+
+        RxDelivery.Deliver(frame, p, mem, _nic.Dma, _nic.Flows, Counters);
+    }
+
+    /// <summary>The frame that failed is dropped: the burst goes on with the next one.</summary>
+    protected override bool DropFrameInHand(QueueMemory mem)
+    {
+        if (_burstNext >= _burstCount)
+        {
+            return false;
+        }
+
+        _burstNext++;
+        return true;
     }
 
     protected override void WaitForWork()
