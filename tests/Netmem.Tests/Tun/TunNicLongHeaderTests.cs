@@ -70,7 +70,7 @@ public sealed class TunNicLongHeaderTests(ITestOutputHelper output)
             }
 
             Assert.True(TunTraffic.WaitSeen(nic, seenBefore + 1), "the driver did not read the packet");
-            TunTraffic.WaitQuiet(nic);
+            TunTraffic.WaitSettled(nic);
             TunCounters delta = nic.ReadKernelCounters().Since(before);
             output.WriteLine($"delivered {counters.Packets}, drops {string.Join(", ", counters.DropsByReason())}, kernel {delta}");
 
