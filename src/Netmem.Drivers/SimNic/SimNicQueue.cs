@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Netmem.Drivers.Common;
 using Netmem.Drivers.Parsing;
+using Netmem.Native;
 using Netmem.Rings;
 
 namespace Netmem.Drivers.SimNic;
@@ -28,6 +29,12 @@ internal sealed unsafe class SimNicQueue : NapiPollThread
     private volatile bool _sleeping;
     private int _disposed;
 
+    /// <summary>False while the queue is inactive (see <see cref="Deactivate"/>): injection goes elsewhere.</summary>
+    private volatile bool _accepting = true;
+
+    /// <summary>Injections between their check of <see cref="_accepting"/> and the end of their enqueue.</summary>
+    private int _injecting;
+
     public SimNicQueue(SimNic nic, int index, int fifoSlots, int maxFrame, int? pinCpu)
         : base(nic.Device, index, pinCpu)
     {
@@ -52,30 +59,83 @@ internal sealed unsafe class SimNicQueue : NapiPollThread
     /// <summary>True when no frame waits in the FIFO and none is being processed.</summary>
     public bool IsIdle => _ready.Count == 0 && !IsBusy;
 
-    /// <summary>Copies a frame into the FIFO. False (and counted) when the FIFO is full.</summary>
-    public bool Inject(ReadOnlySpan<byte> frame)
+    /// <summary>
+    /// Copies a frame into the FIFO. <see cref="InjectResult.Inactive"/> when the queue is not
+    /// taking traffic (the caller steers the frame to an active queue); FIFO full is counted.
+    /// </summary>
+    public InjectResult Inject(ReadOnlySpan<byte> frame)
     {
-        if (frame.Length > _slotSize)
+        // Entry count first, then the flag (a full fence between them): Deactivate writes the
+        // flag, then waits for the count to drain, so a frame is either refused here or in the
+        // FIFO before Deactivate starts draining it.
+        Interlocked.Increment(ref _injecting);
+        try
         {
-            Counters.Drop(DropReason.FrameTooLarge);
-            return true;
+            if (!_accepting)
+            {
+                return InjectResult.Inactive;
+            }
+
+            if (frame.Length > _slotSize)
+            {
+                Counters.Drop(DropReason.FrameTooLarge);
+                return InjectResult.Accepted;
+            }
+
+            if (!_free.TryDequeue(out nuint slot))
+            {
+                Counters.Drop(DropReason.RxFifoFull);
+                return InjectResult.FifoFull;
+            }
+
+            frame.CopyTo(new Span<byte>(_slots + ((long)slot * _slotSize), _slotSize));
+            _lengths[(int)slot] = frame.Length;
+            _ready.TryEnqueue(slot);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _injecting);
         }
 
-        if (!_free.TryDequeue(out nuint slot))
-        {
-            Counters.Drop(DropReason.RxFifoFull);
-            return false;
-        }
-
-        frame.CopyTo(new Span<byte>(_slots + ((long)slot * _slotSize), _slotSize));
-        _lengths[(int)slot] = frame.Length;
-        _ready.TryEnqueue(slot);
         if (_sleeping)
         {
             _doorbell.Set();
         }
 
-        return true;
+        return InjectResult.Accepted;
+    }
+
+    /// <summary>
+    /// Takes the queue out of service without losing a frame: refuses new injections, waits for
+    /// those under way, lets the poll loop deliver what the FIFO holds, then stops it and returns
+    /// the memory it ran on (the caller frees it). Throws EBUSY, accepting again, when the FIFO
+    /// does not drain within <paramref name="timeout"/>.
+    /// </summary>
+    public QueueMemory Deactivate(TimeSpan timeout)
+    {
+        _accepting = false;
+        Interlocked.MemoryBarrier();
+        SpinWait spin = default;
+        while (Volatile.Read(ref _injecting) != 0)
+        {
+            spin.SpinOnce();
+        }
+
+        Wake();
+        if (!SpinWait.SpinUntil(() => IsIdle, timeout))
+        {
+            _accepting = true;
+            throw new NetmemException(Errno.EBUSY, $"{Device.Name}: rx queue {QueueIndex} did not drain its FIFO within {timeout}");
+        }
+
+        return Stop();
+    }
+
+    /// <summary>Puts the queue back in service on <paramref name="mem"/>.</summary>
+    public void Activate(QueueMemory mem)
+    {
+        Start(mem);
+        _accepting = true;
     }
 
     protected override bool Poll(QueueMemory mem)
@@ -124,4 +184,17 @@ internal sealed unsafe class SimNicQueue : NapiPollThread
             NativeMemory.AlignedFree(_slots);
         }
     }
+}
+
+/// <summary>What <see cref="SimNicQueue.Inject"/> did with a frame.</summary>
+internal enum InjectResult
+{
+    /// <summary>In the FIFO (or counted as too large): delivered or counted later.</summary>
+    Accepted,
+
+    /// <summary>The FIFO was full; counted as <see cref="DropReason.RxFifoFull"/>.</summary>
+    FifoFull,
+
+    /// <summary>The queue is inactive; nothing was counted, steer the frame elsewhere.</summary>
+    Inactive,
 }

@@ -12,7 +12,7 @@ namespace Netmem.Drivers.Tun;
 /// steered to <see cref="DevmemSocket"/>s by flow, and counted by reason when they cannot be
 /// delivered. The device lives in a network namespace the caller created.
 /// </summary>
-public sealed class TunNic : IQueueManagementOps, IDisposable
+public sealed class TunNic : IQueueManagementOps, IRxChannelOps, IDisposable
 {
     private readonly TunNicOptions _options;
     private readonly TunNicQueue[] _queues;
@@ -43,6 +43,9 @@ public sealed class TunNic : IQueueManagementOps, IDisposable
             {
                 TcpDataSplit = _options.HeaderDataSplit ? TcpDataSplit.Enabled : TcpDataSplit.Disabled,
                 DmaDevice = Dma,
+
+                // Only a multi-queue TUN can take a queue out of service (TUNSETQUEUE).
+                ChannelOps = Tun.IsMultiQueue ? this : null,
             };
             _queues = new TunNicQueue[_options.Queues];
             Device.Register();
@@ -104,6 +107,55 @@ public sealed class TunNic : IQueueManagementOps, IDisposable
 
     /// <inheritdoc/>
     public object Stop(NetDevice device, int queueIndex) => _queues[queueIndex].Stop();
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// A multi-queue TUN attaches and detaches queue descriptors (TUNSETQUEUE): the kernel spreads
+    /// flows over the attached queues only. Growing starts each queue's poll loop on fresh memory,
+    /// then attaches its descriptor; shrinking detaches the descriptor first, so the kernel stops
+    /// steering to it, then stops the poll loop and frees the memory. Packets the kernel had
+    /// queued on a descriptor at the instant it is detached are dropped by the kernel
+    /// (<c>__tun_detach</c> purges the queue), which no reader can prevent.
+    /// </remarks>
+    public void SetRxChannels(NetDevice device, int oldCount, int newCount)
+    {
+        if (newCount > oldCount)
+        {
+            for (int i = oldCount; i < newCount; i++)
+            {
+                _queues[i].Start((QueueMemory)MemAlloc(device, i));
+                try
+                {
+                    TunFile.SetQueue(Tun.GetFd(i), attach: true);
+                }
+                catch
+                {
+                    _queues[i].Stop().Free();
+                    RestoreAfterFailure(device, oldCount, i);
+                    throw;
+                }
+            }
+
+            return;
+        }
+
+        for (int i = oldCount - 1; i >= newCount; i--)
+        {
+            TunFile.SetQueue(Tun.GetFd(i), attach: false);
+            _queues[i].Stop().Free();
+        }
+    }
+
+    /// <summary>Detaches and stops queues <paramref name="from"/>..<paramref name="to"/>-1 that a failed grow had started.</summary>
+    private void RestoreAfterFailure(NetDevice device, int from, int to)
+    {
+        _ = device;
+        for (int i = to - 1; i >= from; i--)
+        {
+            TunFile.SetQueue(Tun.GetFd(i), attach: false);
+            _queues[i].Stop().Free();
+        }
+    }
 
     /// <summary>Stops the queues, closes every socket, frees queue memory, unregisters and removes the TUN device.</summary>
     public void Dispose()
