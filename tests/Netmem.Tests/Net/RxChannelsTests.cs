@@ -124,6 +124,8 @@ public sealed class RxChannelsTests : IDisposable
         Assert.Equal("chan: rx queue index 3 out of range (device has 2)", bind.Reason);
         Assert.Equal(Errno.ERANGE, restart.Errno);
         Assert.Equal(0, _nic.Dma.SegmentCount);
+        Assert.Equal([0, 1], NetdevIntrospection.Queues().Where(q => q.Ifindex == _nic.Device.Ifindex).Select(q => q.Id));
+        Assert.Equal(2, NetdevIntrospection.Devices().Single(d => d.Ifindex == _nic.Device.Ifindex).RxQueues);
 
         _nic.Device.SetRxChannels(4);
         _pools.Capture(_nic);
