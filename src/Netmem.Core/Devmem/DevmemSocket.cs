@@ -327,6 +327,7 @@ public sealed class DevmemSocket : IDisposable
     public override string ToString() => $"devmem socket {Flow}";
 
     /// <summary>Frees the fragment of <paramref name="token"/> if the user holds it. Caller holds <see cref="_lock"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool FreeTokenLocked(uint token)
     {
         if (token == 0 || token > (uint)_tokens.Length)

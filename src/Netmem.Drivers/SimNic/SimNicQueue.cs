@@ -69,34 +69,30 @@ internal sealed unsafe class SimNicQueue : NapiPollThread
         // flag, then waits for the count to drain, so a frame is either refused here or in the
         // FIFO before Deactivate starts draining it.
         Interlocked.Increment(ref _injecting);
-        try
-        {
-            if (!_accepting)
-            {
-                return InjectResult.Inactive;
-            }
-
-            if (frame.Length > _slotSize)
-            {
-                Counters.Drop(DropReason.FrameTooLarge);
-                return InjectResult.Accepted;
-            }
-
-            if (!_free.TryDequeue(out nuint slot))
-            {
-                Counters.Drop(DropReason.RxFifoFull);
-                return InjectResult.FifoFull;
-            }
-
-            frame.CopyTo(new Span<byte>(_slots + ((long)slot * _slotSize), _slotSize));
-            _lengths[(int)slot] = frame.Length;
-            _ready.TryEnqueue(slot);
-        }
-        finally
+        if (!_accepting)
         {
             Interlocked.Decrement(ref _injecting);
+            return InjectResult.Inactive;
         }
 
+        if (frame.Length > _slotSize)
+        {
+            Interlocked.Decrement(ref _injecting);
+            Counters.Drop(DropReason.FrameTooLarge);
+            return InjectResult.Accepted;
+        }
+
+        if (!_free.TryDequeue(out nuint slot))
+        {
+            Interlocked.Decrement(ref _injecting);
+            Counters.Drop(DropReason.RxFifoFull);
+            return InjectResult.FifoFull;
+        }
+
+        frame.CopyTo(new Span<byte>(_slots + ((long)slot * _slotSize), _slotSize));
+        _lengths[(int)slot] = frame.Length;
+        _ready.TryEnqueue(slot);
+        Interlocked.Decrement(ref _injecting);
         if (_sleeping)
         {
             _doorbell.Set();

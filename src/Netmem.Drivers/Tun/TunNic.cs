@@ -121,39 +121,56 @@ public sealed class TunNic : IQueueManagementOps, IRxChannelOps, IDisposable
     {
         if (newCount > oldCount)
         {
-            for (int i = oldCount; i < newCount; i++)
+            int attached = oldCount;
+            try
             {
-                _queues[i].Start((QueueMemory)MemAlloc(device, i));
-                try
+                for (; attached < newCount; attached++)
                 {
-                    TunFile.SetQueue(Tun.GetFd(i), attach: true);
+                    _queues[attached].Start((QueueMemory)MemAlloc(device, attached));
+                    try
+                    {
+                        TunFile.SetQueue(Tun.GetFd(attached), attach: true);
+                    }
+                    catch
+                    {
+                        _queues[attached].Stop().Free();
+                        throw;
+                    }
                 }
-                catch
+            }
+            catch
+            {
+                for (int i = attached - 1; i >= oldCount; i--)
                 {
+                    TunFile.SetQueue(Tun.GetFd(i), attach: false);
                     _queues[i].Stop().Free();
-                    RestoreAfterFailure(device, oldCount, i);
-                    throw;
                 }
+
+                throw;
             }
 
             return;
         }
 
-        for (int i = oldCount - 1; i >= newCount; i--)
+        int remaining = oldCount;
+        try
         {
-            TunFile.SetQueue(Tun.GetFd(i), attach: false);
-            _queues[i].Stop().Free();
+            for (; remaining > newCount; remaining--)
+            {
+                TunFile.SetQueue(Tun.GetFd(remaining - 1), attach: false);
+                _queues[remaining - 1].Stop().Free();
+            }
         }
-    }
-
-    /// <summary>Detaches and stops queues <paramref name="from"/>..<paramref name="to"/>-1 that a failed grow had started.</summary>
-    private void RestoreAfterFailure(NetDevice device, int from, int to)
-    {
-        _ = device;
-        for (int i = to - 1; i >= from; i--)
+        catch
         {
-            TunFile.SetQueue(Tun.GetFd(i), attach: false);
-            _queues[i].Stop().Free();
+            // Put back the queues already taken out, so the old count holds again.
+            for (int i = remaining; i < oldCount; i++)
+            {
+                _queues[i].Start((QueueMemory)MemAlloc(device, i));
+                TunFile.SetQueue(Tun.GetFd(i), attach: true);
+            }
+
+            throw;
         }
     }
 
