@@ -8,7 +8,7 @@ internal enum NetmemState : int
     /// <summary>Owned by the arena (or the provider's allocator); no pool holds it.</summary>
     Free = 0,
 
-    /// <summary>Parked in a pool's alloc cache or ring, pool reference count 0.</summary>
+    /// <summary>Parked in a pool's alloc cache or ring, pool reference count 1 (the kernel's convention).</summary>
     InPool = 1,
 
     /// <summary>Handed out by a pool; pool reference count is at least 1.</summary>
@@ -31,10 +31,10 @@ internal struct NetmemDescHeader
     /// <summary>DMA (IOVA) address the device writes to.</summary>
     [FieldOffset(8)] public ulong DmaAddr;
 
-    /// <summary>Pool reference count (<c>pp_ref_count</c>): frags and holders; 0 while parked in the pool.</summary>
+    /// <summary>Pool reference count (<c>pp_ref_count</c>): frags and holders; 1 while parked in the pool, 0 once released.</summary>
     [FieldOffset(16)] public long PpRefCount;
 
-    /// <summary>A <see cref="NetmemState"/>.</summary>
+    /// <summary>A <see cref="NetmemState"/>. A pool's put moves it from InFlight to InPool with a CAS where another thread can race.</summary>
     [FieldOffset(24)] public int State;
 
     /// <summary>Id of the last pool that held it, kept after release so a late put is named correctly.</summary>

@@ -85,7 +85,10 @@ public sealed unsafe partial class PagePool
         if (Interlocked.Add(ref h->PpRefCount, -(FragBias - _fragUsers)) == 0)
         {
             h->PpRefCount = 1;
-            Recycle(page, h, allowDirect: _owned);
+            if (ClaimLast(h) == Unref.Last)
+            {
+                Recycle(page, h, allowDirect: _owned);
+            }
         }
     }
 }

@@ -13,9 +13,10 @@ namespace Netmem.Drivers.SimNic;
 /// <remarks>
 /// The FIFO is two <see cref="PtrRing"/>s of slot indices over one unmanaged block: free slots
 /// and ready slots, so injectors on any thread and the poll loop never lock. Frames waiting in
-/// the FIFO survive a queue restart.
+/// the FIFO survive a queue restart. The type is public only as <see cref="SimNic"/>'s base type
+/// argument; everything on it beyond <see cref="NapiPollThread"/> is internal.
 /// </remarks>
-internal sealed unsafe class SimNicQueue : NapiPollThread
+public sealed unsafe class SimNicQueue : NapiPollThread
 {
     private const int Batch = 32;
 
@@ -26,6 +27,16 @@ internal sealed unsafe class SimNicQueue : NapiPollThread
     private readonly PtrRing _free;
     private readonly PtrRing _ready;
     private readonly ManualResetEventSlim _doorbell = new(false);
+    private readonly int _mtu;
+
+    /// <summary>FIFO slots the poll loop took in its last burst; processed in order, freed together.</summary>
+    private readonly nuint[] _burst = new nuint[Batch];
+
+    /// <summary>Slots in <see cref="_burst"/>; written by the poll loop, read by <see cref="IsIdle"/>.</summary>
+    private volatile int _burstCount;
+
+    /// <summary>The next slot of <see cref="_burst"/> to process: the frame in hand while a poll runs.</summary>
+    private volatile int _burstNext;
     private volatile bool _sleeping;
     private int _disposed;
 
@@ -35,10 +46,11 @@ internal sealed unsafe class SimNicQueue : NapiPollThread
     /// <summary>Injections between their check of <see cref="_accepting"/> and the end of their enqueue.</summary>
     private int _injecting;
 
-    public SimNicQueue(SimNic nic, int index, int fifoSlots, int maxFrame, int? pinCpu)
+    internal SimNicQueue(SimNic nic, int index, int fifoSlots, int mtu, int maxFrame, int? pinCpu)
         : base(nic.Device, index, pinCpu)
     {
         _nic = nic;
+        _mtu = mtu;
         _slotSize = (maxFrame + 63) & ~63;
         _slots = (byte*)NativeMemory.AlignedAlloc((nuint)fifoSlots * (nuint)_slotSize, 64);
         _lengths = new int[fifoSlots];
@@ -51,23 +63,24 @@ internal sealed unsafe class SimNicQueue : NapiPollThread
     }
 
     /// <summary>FIFO slots free for injection.</summary>
-    public int FreeSlots => _free.Count;
+    internal int FreeSlots => _free.Count;
 
     /// <summary>Frames waiting in the FIFO.</summary>
-    public int Pending => _ready.Count;
+    internal int Pending => _ready.Count;
 
     /// <summary>True when no frame waits in the FIFO and none is being processed.</summary>
-    public bool IsIdle => _ready.Count == 0 && !IsBusy;
+    /// <remarks>Reads the backlog (FIFO, then the burst taken from it) before the busy flag; see <see cref="NapiPollThread.IsBusy"/>.</remarks>
+    internal bool IsIdle => _ready.Count == 0 && _burstNext == _burstCount && !IsBusy;
 
     /// <summary>
     /// Copies a frame into the FIFO. <see cref="InjectResult.Inactive"/> when the queue is not
     /// taking traffic (the caller steers the frame to an active queue); FIFO full is counted.
     /// </summary>
-    public InjectResult Inject(ReadOnlySpan<byte> frame)
+    internal InjectResult Inject(ReadOnlySpan<byte> frame)
     {
-        // Entry count first, then the flag (a full fence between them): Deactivate writes the
-        // flag, then waits for the count to drain, so a frame is either refused here or in the
-        // FIFO before Deactivate starts draining it.
+        // Entry count first, then the flag (Interlocked is a full fence): Deactivate writes the
+        // flag, fences, then waits for the count to drain, so a frame is either refused here or
+        // in the FIFO before Deactivate starts draining it.
         Interlocked.Increment(ref _injecting);
         if (!_accepting)
         {
@@ -107,7 +120,7 @@ internal sealed unsafe class SimNicQueue : NapiPollThread
     /// the memory it ran on (the caller frees it). Throws EBUSY, accepting again, when the FIFO
     /// does not drain within <paramref name="timeout"/>.
     /// </summary>
-    public QueueMemory Deactivate(TimeSpan timeout)
+    internal QueueMemory Deactivate(TimeSpan timeout)
     {
         _accepting = false;
         Interlocked.MemoryBarrier();
@@ -128,7 +141,7 @@ internal sealed unsafe class SimNicQueue : NapiPollThread
     }
 
     /// <summary>Puts the queue back in service on <paramref name="mem"/>.</summary>
-    public void Activate(QueueMemory mem)
+    internal void Activate(QueueMemory mem)
     {
         Start(mem);
         _accepting = true;
@@ -136,24 +149,62 @@ internal sealed unsafe class SimNicQueue : NapiPollThread
 
     protected override bool Poll(QueueMemory mem)
     {
-        Span<nuint> batch = stackalloc nuint[Batch];
-        int n = _ready.DequeueBurst(batch);
-        for (int i = 0; i < n; i++)
+        if (_burstNext == _burstCount)
         {
-            int slot = (int)batch[i];
-            ReadOnlySpan<byte> frame = new(_slots + ((long)slot * _slotSize), _lengths[slot]);
-            IpDropReason r = IpPacketParser.ParseEthernet(frame, out IpPacketInfo p);
-            if (r != IpDropReason.None)
+            _burstNext = 0;
+            _burstCount = _ready.DequeueBurst(_burst);
+            if (_burstCount == 0)
             {
-                Counters.Drop(DropReasons.From(r));
-                continue;
+                return false;
             }
-
-            RxDelivery.Deliver(frame, p, mem, _nic.Dma, _nic.Flows, Counters);
         }
 
-        _free.EnqueueBurst(batch[..n]);
-        return n != 0;
+        // A burst cut short by a fault resumes here, after the frame that failed.
+        while (_burstNext < _burstCount)
+        {
+            int slot = (int)_burst[_burstNext];
+            Receive(new ReadOnlySpan<byte>(_slots + ((long)slot * _slotSize), _lengths[slot]), mem);
+            _burstNext++;
+        }
+
+        _free.EnqueueBurst(_burst.AsSpan(0, _burstCount));
+        _burstNext = 0;
+        _burstCount = 0;
+        return true;
+    }
+
+    /// <summary>The receive step: parse, check the MTU, deliver or count the drop.</summary>
+    private void Receive(ReadOnlySpan<byte> frame, QueueMemory mem)
+    {
+        IpDropReason r = IpPacketParser.ParseEthernet(frame, out IpPacketInfo p);
+
+        // The IP packet is everything after the link header: a NIC refuses it past the MTU
+        // before looking inside. L3Offset is 0 only when the link header itself was refused.
+        if (p.L3Offset != 0 && frame.Length - p.L3Offset > _mtu)
+        {
+            Counters.Drop(DropReason.PacketTooBig);
+            return;
+        }
+
+        if (r != IpDropReason.None)
+        {
+            Counters.Drop(DropReasons.From(r));
+            return;
+        }
+
+        RxDelivery.Deliver(frame, p, mem, _nic.Dma, _nic.Flows, Counters);
+    }
+
+    /// <summary>The frame that failed is dropped: the burst goes on with the next one.</summary>
+    protected override bool DropFrameInHand(QueueMemory mem)
+    {
+        if (_burstNext >= _burstCount)
+        {
+            return false;
+        }
+
+        _burstNext++;
+        return true;
     }
 
     protected override void WaitForWork()
