@@ -74,6 +74,7 @@ public sealed unsafe class NetmemEventSource : EventSource
     public const int QueueUnboundId = 10;
     public const int IntrospectionDumpId = 11;
     public const int IntrospectionDumpCompletedId = 12;
+    public const int OrphanedBindingReleaseFailedId = 30;
 
     /// <summary>Event id of <see cref="NapiPollException"/>.</summary>
     public const int NapiPollExceptionId = 20;
@@ -208,6 +209,16 @@ public sealed unsafe class NetmemEventSource : EventSource
     public void QueueUnbound(int ifindex, int queue, int bindingId)
     {
         WriteEvent(QueueUnboundId, ifindex, queue, bindingId);
+    }
+
+    /// <summary>
+    /// Unbinding a binding whose owner handle was collected without being disposed failed; the
+    /// error is counted in <see cref="Net.DmabufBindingHandle.OrphanedReleaseFailures"/>.
+    /// </summary>
+    [Event(OrphanedBindingReleaseFailedId, Level = EventLevel.Error, Keywords = Keywords.Lifecycle)]
+    public void OrphanedBindingReleaseFailed(int bindingId, string error)
+    {
+        WriteEvent(OrphanedBindingReleaseFailedId, bindingId, error ?? string.Empty);
     }
 
     [NonEvent]

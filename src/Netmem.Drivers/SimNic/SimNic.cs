@@ -12,9 +12,15 @@ namespace Netmem.Drivers.SimNic;
 /// provider), rx descriptor rings with DMA addresses, device DMA into <c>net_iov</c>s, flow
 /// steering to <see cref="DevmemSocket"/>s, and drop accounting by reason.
 /// </summary>
-public sealed class SimNic : NapiDriver<SimNicQueue>
+public sealed class SimNic : NapiDriver<SimNicQueue>, IRxChannelOps
 {
+    /// <summary>How long deactivating a queue waits for its FIFO to drain.</summary>
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
+
     private readonly SimNicOptions _options;
+
+    /// <summary>Queues taking traffic: frames injected for a queue at or past it go to an active one.</summary>
+    private volatile int _activeQueues;
 
     public SimNic(string name, SimNicOptions? options = null)
     {
@@ -31,6 +37,8 @@ public sealed class SimNic : NapiDriver<SimNicQueue>
             new QueueMemoryOptions(_options.RxRingSize, _options.PoolSize, _options.PayloadPoolAllowsUnreadable, _options.MaxFrame, _options.Arena),
             _options.PinCpus,
             (i, cpu) => new SimNicQueue(this, i, _options.FifoSlots, _options.Mtu, _options.MaxFrame, cpu));
+        _activeQueues = _options.RxQueues;
+        Device.ChannelOps = this;
     }
 
     public SimNicOptions Options => _options;
@@ -44,7 +52,9 @@ public sealed class SimNic : NapiDriver<SimNicQueue>
     /// <summary>
     /// Puts a frame on the wire for queue <paramref name="queue"/>. False when the queue's FIFO
     /// is full (counted as <see cref="DropReason.RxFifoFull"/>); every accepted frame is later
-    /// delivered or counted as dropped.
+    /// delivered or counted as dropped. A frame for a queue that is not active (see
+    /// <see cref="NetDevice.SetRxChannels"/>) goes to active queue <c>queue % active</c>, as the
+    /// NIC's RSS table spreads traffic over the active queues only.
     /// </summary>
     public bool Inject(int queue, ReadOnlySpan<byte> frame)
     {
@@ -54,7 +64,73 @@ public sealed class SimNic : NapiDriver<SimNicQueue>
             throw new ArgumentOutOfRangeException(nameof(queue), queue, $"{Device.Name} has {QueueCount} rx queues.");
         }
 
-        return Queues[queue].Inject(frame);
+        while (true)
+        {
+            int active = _activeQueues;
+            InjectResult r = Queues[queue < active ? queue : queue % active].Inject(frame);
+            if (r != InjectResult.Inactive)
+            {
+                return r == InjectResult.Accepted;
+            }
+
+            // The queue was deactivated after the count was read; the count is already lower.
+        }
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Growing starts each new queue on fresh memory before steering traffic to it. Shrinking
+    /// steers traffic away first, then each queue delivers what its FIFO holds before it stops
+    /// and its memory is freed: no frame is lost. A failure restores the old set of queues.
+    /// </remarks>
+    public void SetRxChannels(NetDevice device, int oldCount, int newCount)
+    {
+        if (newCount > oldCount)
+        {
+            int started = oldCount;
+            try
+            {
+                for (; started < newCount; started++)
+                {
+                    Queues[started].Activate((QueueMemory)MemAlloc(device, started));
+                }
+            }
+            catch
+            {
+                for (int i = started - 1; i >= oldCount; i--)
+                {
+                    Queues[i].Deactivate(DrainTimeout).Free();
+                }
+
+                throw;
+            }
+
+            _activeQueues = newCount;
+            return;
+        }
+
+        _activeQueues = newCount;
+        for (int i = oldCount - 1; i >= newCount; i--)
+        {
+            QueueMemory mem;
+            try
+            {
+                mem = Queues[i].Deactivate(DrainTimeout);
+            }
+            catch
+            {
+                // Queue i is still accepting (Deactivate put it back); restart those already stopped.
+                for (int j = i + 1; j < oldCount; j++)
+                {
+                    Queues[j].Activate((QueueMemory)MemAlloc(device, j));
+                }
+
+                _activeQueues = oldCount;
+                throw;
+            }
+
+            mem.Free();
+        }
     }
 
     /// <summary>Waits until every queue's FIFO is empty (bounded), so counters are final.</summary>

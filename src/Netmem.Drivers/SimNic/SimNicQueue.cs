@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Netmem.Drivers.Common;
 using Netmem.Drivers.Parsing;
+using Netmem.Native;
 using Netmem.Rings;
 
 namespace Netmem.Drivers.SimNic;
@@ -39,6 +40,12 @@ public sealed unsafe class SimNicQueue : NapiPollThread
     private volatile bool _sleeping;
     private int _disposed;
 
+    /// <summary>False while the queue is inactive (see <see cref="Deactivate"/>): injection goes elsewhere.</summary>
+    private volatile bool _accepting = true;
+
+    /// <summary>Injections between their check of <see cref="_accepting"/> and the end of their enqueue.</summary>
+    private int _injecting;
+
     internal SimNicQueue(SimNic nic, int index, int fifoSlots, int mtu, int maxFrame, int? pinCpu)
         : base(nic.Device, index, pinCpu)
     {
@@ -65,30 +72,79 @@ public sealed unsafe class SimNicQueue : NapiPollThread
     /// <remarks>Reads the backlog (FIFO, then the burst taken from it) before the busy flag; see <see cref="NapiPollThread.IsBusy"/>.</remarks>
     internal bool IsIdle => _ready.Count == 0 && _burstNext == _burstCount && !IsBusy;
 
-    /// <summary>Copies a frame into the FIFO. False (and counted) when the FIFO is full.</summary>
-    internal bool Inject(ReadOnlySpan<byte> frame)
+    /// <summary>
+    /// Copies a frame into the FIFO. <see cref="InjectResult.Inactive"/> when the queue is not
+    /// taking traffic (the caller steers the frame to an active queue); FIFO full is counted.
+    /// </summary>
+    internal InjectResult Inject(ReadOnlySpan<byte> frame)
     {
+        // Entry count first, then the flag (Interlocked is a full fence): Deactivate writes the
+        // flag, fences, then waits for the count to drain, so a frame is either refused here or
+        // in the FIFO before Deactivate starts draining it.
+        Interlocked.Increment(ref _injecting);
+        if (!_accepting)
+        {
+            Interlocked.Decrement(ref _injecting);
+            return InjectResult.Inactive;
+        }
+
         if (frame.Length > _slotSize)
         {
+            Interlocked.Decrement(ref _injecting);
             Counters.Drop(DropReason.FrameTooLarge);
-            return true;
+            return InjectResult.Accepted;
         }
 
         if (!_free.TryDequeue(out nuint slot))
         {
+            Interlocked.Decrement(ref _injecting);
             Counters.Drop(DropReason.RxFifoFull);
-            return false;
+            return InjectResult.FifoFull;
         }
 
         frame.CopyTo(new Span<byte>(_slots + ((long)slot * _slotSize), _slotSize));
         _lengths[(int)slot] = frame.Length;
         _ready.TryEnqueue(slot);
+        Interlocked.Decrement(ref _injecting);
         if (_sleeping)
         {
             _doorbell.Set();
         }
 
-        return true;
+        return InjectResult.Accepted;
+    }
+
+    /// <summary>
+    /// Takes the queue out of service without losing a frame: refuses new injections, waits for
+    /// those under way, lets the poll loop deliver what the FIFO holds, then stops it and returns
+    /// the memory it ran on (the caller frees it). Throws EBUSY, accepting again, when the FIFO
+    /// does not drain within <paramref name="timeout"/>.
+    /// </summary>
+    internal QueueMemory Deactivate(TimeSpan timeout)
+    {
+        _accepting = false;
+        Interlocked.MemoryBarrier();
+        SpinWait spin = default;
+        while (Volatile.Read(ref _injecting) != 0)
+        {
+            spin.SpinOnce();
+        }
+
+        Wake();
+        if (!SpinWait.SpinUntil(() => IsIdle, timeout))
+        {
+            _accepting = true;
+            throw new NetmemException(Errno.EBUSY, $"{Device.Name}: rx queue {QueueIndex} did not drain its FIFO within {timeout}");
+        }
+
+        return Stop();
+    }
+
+    /// <summary>Puts the queue back in service on <paramref name="mem"/>.</summary>
+    internal void Activate(QueueMemory mem)
+    {
+        Start(mem);
+        _accepting = true;
     }
 
     protected override bool Poll(QueueMemory mem)
@@ -175,4 +231,17 @@ public sealed unsafe class SimNicQueue : NapiPollThread
             NativeMemory.AlignedFree(_slots);
         }
     }
+}
+
+/// <summary>What <see cref="SimNicQueue.Inject"/> did with a frame.</summary>
+internal enum InjectResult
+{
+    /// <summary>In the FIFO (or counted as too large): delivered or counted later.</summary>
+    Accepted,
+
+    /// <summary>The FIFO was full; counted as <see cref="DropReason.RxFifoFull"/>.</summary>
+    FifoFull,
+
+    /// <summary>The queue is inactive; nothing was counted, steer the frame elsewhere.</summary>
+    Inactive,
 }

@@ -12,7 +12,7 @@ namespace Netmem.Drivers.Tun;
 /// steered to <see cref="DevmemSocket"/>s by flow, and counted by reason when they cannot be
 /// delivered. The device lives in a network namespace the caller created.
 /// </summary>
-public sealed class TunNic : NapiDriver<TunNicQueue>
+public sealed class TunNic : NapiDriver<TunNicQueue>, IRxChannelOps
 {
     private readonly TunNicOptions _options;
 
@@ -50,6 +50,9 @@ public sealed class TunNic : NapiDriver<TunNicQueue>
             new QueueMemoryOptions(_options.RxRingSize, _options.PoolSize, _options.PayloadPoolAllowsUnreadable, _options.Mtu, _options.Arena),
             _options.PinCpus,
             (i, cpu) => new TunNicQueue(this, i, Tun.GetFd(i), cpu));
+
+        // Only a multi-queue TUN can take a queue out of service (TUNSETQUEUE).
+        Device.ChannelOps = Tun.IsMultiQueue ? this : null;
     }
 
     /// <summary>The kernel TUN device.</summary>
@@ -62,6 +65,73 @@ public sealed class TunNic : NapiDriver<TunNicQueue>
 
     /// <summary>The kernel's packet counters for the interface.</summary>
     public TunCounters ReadKernelCounters() => Tun.ReadCounters();
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// A multi-queue TUN attaches and detaches queue descriptors (TUNSETQUEUE): the kernel spreads
+    /// flows over the attached queues only. Growing starts each queue's poll loop on fresh memory,
+    /// then attaches its descriptor; shrinking detaches the descriptor first, so the kernel stops
+    /// steering to it, then stops the poll loop and frees the memory. Packets the kernel had
+    /// queued on a descriptor at the instant it is detached are dropped by the kernel
+    /// (<c>__tun_detach</c> purges the queue), which no reader can prevent. A failure restores
+    /// the old set of queues.
+    /// </remarks>
+    public void SetRxChannels(NetDevice device, int oldCount, int newCount)
+    {
+        if (newCount > oldCount)
+        {
+            int attached = oldCount;
+            try
+            {
+                for (; attached < newCount; attached++)
+                {
+                    Queues[attached].Start((QueueMemory)MemAlloc(device, attached));
+                    try
+                    {
+                        TunFile.SetQueue(Tun.GetFd(attached), attach: true);
+                    }
+                    catch
+                    {
+                        Queues[attached].Stop().Free();
+                        throw;
+                    }
+                }
+            }
+            catch
+            {
+                for (int i = attached - 1; i >= oldCount; i--)
+                {
+                    TunFile.SetQueue(Tun.GetFd(i), attach: false);
+                    Queues[i].Stop().Free();
+                }
+
+                throw;
+            }
+
+            return;
+        }
+
+        int remaining = oldCount;
+        try
+        {
+            for (; remaining > newCount; remaining--)
+            {
+                TunFile.SetQueue(Tun.GetFd(remaining - 1), attach: false);
+                Queues[remaining - 1].Stop().Free();
+            }
+        }
+        catch
+        {
+            // Put back the queues already taken out, so the old count holds again.
+            for (int i = remaining; i < oldCount; i++)
+            {
+                Queues[i].Start((QueueMemory)MemAlloc(device, i));
+                TunFile.SetQueue(Tun.GetFd(i), attach: true);
+            }
+
+            throw;
+        }
+    }
 
     /// <summary>Stops the queues, closes every socket, frees queue memory, unregisters and removes the TUN device.</summary>
     protected override void Dispose(bool disposing)
