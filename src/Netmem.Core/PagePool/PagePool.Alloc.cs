@@ -90,12 +90,6 @@ public sealed unsafe partial class PagePool
     private int RefillFromRing(nuint* slots, int max, ulong* block)
     {
         int got = _ring.DequeueBurst(new Span<nuint>(slots, max));
-        for (int i = 0; i < got; i++)
-        {
-            // Each will be written at alloc; a returner on another CPU wrote it last.
-            TouchForWrite(slots[i]);
-        }
-
         if (_nid < 0 || got == 0)
         {
             return got;

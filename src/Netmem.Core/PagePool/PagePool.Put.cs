@@ -87,12 +87,6 @@ public sealed unsafe partial class PagePool
         last.Clear();
         try
         {
-            foreach (NetmemRef r in netmems)
-            {
-                // Fetch the lines the claims below will write, all at once rather than one by one.
-                TouchForWrite(r.Value);
-            }
-
             for (int i = 0; i < netmems.Length; i++)
             {
                 Unref u = UnrefAtomic(netmems[i].Header);

@@ -298,24 +298,6 @@ public sealed unsafe partial class PagePool : IDisposable
         }
     }
 
-    /// <summary>
-    /// Rewrites the descriptor's magic with the value it already holds, to fetch its cache line
-    /// for writing now. Done for a batch of netmems whose state is about to be written (refs a
-    /// refill takes from the ring, refs a bulk put is about to claim), it turns one cache miss
-    /// per netmem, each paid in turn, into misses that overlap (a software PREFETCHW, which .NET
-    /// does not expose). The magic never changes after a descriptor is made, so the store
-    /// changes nothing a reader can see.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void TouchForWrite(nuint value)
-    {
-        var h = (NetmemDescHeader*)(value & ~NetmemRef.NetIovTag);
-        if (h != null)
-        {
-            h->Magic = (value & NetmemRef.NetIovTag) != 0 ? NetmemDesc.NetIovMagic : NetmemDesc.PageMagic;
-        }
-    }
-
     public override string ToString() => $"page_pool {_id} '{Name}'";
 
     /// <summary>
