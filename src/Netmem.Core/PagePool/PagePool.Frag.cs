@@ -60,6 +60,7 @@ public sealed unsafe partial class PagePool
             }
 
             page.Header->PpRefCount = FragBias;
+            page.Header->State = (int)NetmemState.InFlightShared;
             _fragPage = page;
             _fragOffset = 0;
             _fragUsers = 0;

@@ -150,9 +150,12 @@ public sealed unsafe partial class PagePool
 
     /// <summary>
     /// Gives back, newest first, the references a refused <see cref="PutBulk"/> already dropped:
-    /// a claimed netmem returns to InFlight (its count is 1, the value the claim left), any other
-    /// gets its reference back. No other thread can have taken a claimed netmem meanwhile: it is
-    /// in no cache or ring yet.
+    /// a netmem whose last reference was claimed goes back in flight with count 1 (the value the
+    /// claim left), any other gets its reference back. A claimed netmem goes back as
+    /// InFlightShared, whichever state it was claimed from: an earlier ref of the same netmem in
+    /// this call may have dropped a reference that is being given back too, and the counted
+    /// path is right for any count. No other thread can have taken a claimed netmem meanwhile:
+    /// it is in no cache or ring yet.
     /// </summary>
     private static void UndoUnrefs(ReadOnlySpan<NetmemRef> done, ReadOnlySpan<ulong> last)
     {
@@ -161,7 +164,7 @@ public sealed unsafe partial class PagePool
             NetmemDescHeader* h = done[i].Header;
             if ((last[i >> 6] & (1UL << i)) != 0)
             {
-                Volatile.Write(ref h->State, (int)NetmemState.InFlight);
+                Volatile.Write(ref h->State, (int)NetmemState.InFlightShared);
             }
             else
             {
@@ -203,60 +206,76 @@ public sealed unsafe partial class PagePool
     }
 
     /// <summary>
-    /// Drops one reference from any thread. The last one is claimed by one CAS of the state from
-    /// InFlight to InPool, so of several threads putting the same netmem at once exactly one gets
-    /// <see cref="Unref.Last"/> and the others <see cref="Unref.DoublePut"/>.
+    /// Drops one reference from any thread. A netmem with a single holder is claimed by one CAS
+    /// of its <see cref="NetmemDescHeader.PoolState"/> from (this pool, InFlight) to (this pool,
+    /// InPool): the owner check, the state check and the claim are one atomic step, so of several
+    /// threads putting the same netmem at once exactly one gets <see cref="Unref.Last"/> and the
+    /// others <see cref="Unref.DoublePut"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private Unref UnrefAtomic(NetmemDescHeader* h)
     {
-        if (h == null || h->PoolId != _id)
+        if (h == null)
         {
             return Unref.Refused;
         }
 
-        if (h->PpRefCount != 1)
-        {
-            return UnrefShared(h);
-        }
-
-        return ClaimLast(h);
+        long single = NetmemDescHeader.MakePoolState(_id, NetmemState.InFlight);
+        long seen = Interlocked.CompareExchange(ref h->PoolState, NetmemDescHeader.MakePoolState(_id, NetmemState.InPool), single);
+        return seen == single ? Unref.Last : UnrefOther(h, seen);
     }
 
     /// <summary>
-    /// Drops one reference on the owned pool's consumer thread (<c>allowDirect</c>) with plain
-    /// reads and writes: the fast path pays no atomic. The caller guarantees that no other thread
+    /// Drops one reference on the owned pool's consumer thread (<c>allowDirect</c>) with a plain
+    /// read and write: the fast path pays no atomic. The caller guarantees that no other thread
     /// puts this netmem at the same time.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private Unref UnrefDirect(NetmemDescHeader* h)
     {
-        if (h == null || h->PoolId != _id)
+        if (h == null)
         {
             return Unref.Refused;
         }
 
-        if (h->PpRefCount != 1)
+        long seen = h->PoolState;
+        if (seen != NetmemDescHeader.MakePoolState(_id, NetmemState.InFlight))
         {
-            return UnrefShared(h);
-        }
-
-        int state = h->State;
-        if (state != (int)NetmemState.InFlight)
-        {
-            return state == (int)NetmemState.InPool ? Unref.DoublePut : Unref.Refused;
+            return UnrefOther(h, seen);
         }
 
         h->State = (int)NetmemState.InPool;
         return Unref.Last;
     }
 
-    /// <summary>The last reference: one CAS moves the netmem from InFlight to InPool, or finds it already there.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    /// <summary>
+    /// The put did not find a single-holder netmem of this pool (<paramref name="seen"/> is what
+    /// it found): count a shared one down, or name the refusal. Nothing changed on a refusal.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Unref UnrefOther(NetmemDescHeader* h, long seen)
+    {
+        if ((int)(seen >> 32) != _id)
+        {
+            return Unref.Refused;
+        }
+
+        return (NetmemState)(int)seen switch
+        {
+            NetmemState.InFlightShared => UnrefShared(h),
+            NetmemState.InPool => Unref.DoublePut,
+            _ => Unref.Refused,
+        };
+    }
+
+    /// <summary>
+    /// The last reference of a netmem that had several: one CAS moves it from InFlightShared to
+    /// InPool, or finds it already there.
+    /// </summary>
     private static Unref ClaimLast(NetmemDescHeader* h)
     {
-        int seen = Interlocked.CompareExchange(ref h->State, (int)NetmemState.InPool, (int)NetmemState.InFlight);
-        if (seen == (int)NetmemState.InFlight)
+        int seen = Interlocked.CompareExchange(ref h->State, (int)NetmemState.InPool, (int)NetmemState.InFlightShared);
+        if (seen == (int)NetmemState.InFlightShared)
         {
             return Unref.Last;
         }
@@ -265,11 +284,10 @@ public sealed unsafe partial class PagePool
     }
 
     /// <summary>
-    /// More than one reference is held (frags, or holders that took extra pool references):
+    /// More than one reference was given (frags, or holders that took extra pool references):
     /// drop ours atomically. When it was the last, the count is reset to 1 (the value a parked
-    /// netmem carries) and the netmem is claimed as by a single holder's put.
+    /// netmem carries) and the netmem is claimed.
     /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
     private static Unref UnrefShared(NetmemDescHeader* h)
     {
         long left = Interlocked.Decrement(ref h->PpRefCount);
@@ -292,12 +310,14 @@ public sealed unsafe partial class PagePool
     public void GetNetmemReference(NetmemRef netmem)
     {
         NetmemDescHeader* h = netmem.Header;
-        if (h == null || h->PoolId != _id || h->State != (int)NetmemState.InFlight)
+        if (h == null || h->PoolId != _id || h->State is not ((int)NetmemState.InFlight or (int)NetmemState.InFlightShared))
         {
             ThrowMisuse(netmem, Unref.Refused);
         }
 
+        // Count first, then mark shared: from here on puts count down instead of claiming.
         Interlocked.Increment(ref h->PpRefCount);
+        Interlocked.CompareExchange(ref h->State, (int)NetmemState.InFlightShared, (int)NetmemState.InFlight);
     }
 
     /// <summary>

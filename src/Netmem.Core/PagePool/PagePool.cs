@@ -27,29 +27,33 @@ namespace Netmem;
 /// <para>Pool reference counts follow the kernel: a netmem parked in the pool has count 1 and
 /// state <c>InPool</c>; a put on it is a double put. Counters live in per-CPU padded blocks (see
 /// <see cref="GetStats"/>).</para>
-/// <para><b>Misuse detection, exactly.</b> A put first checks that the descriptor names this pool;
-/// a netmem with more than one pool reference (frags, <see cref="GetNetmemReference"/>) has one
-/// dropped with an atomic decrement. The last reference is claimed by moving the descriptor's
-/// state from <c>InFlight</c> to <c>InPool</c>, and only the claimer recycles or releases it.
-/// Detected, with nothing changed (<see cref="PagePoolMisuseException"/>): a null ref; a ref of
-/// another pool or of none (<c>ForeignPool</c>); a put of a netmem that is parked in this pool,
+/// <para><b>Misuse detection, exactly.</b> A netmem handed to a single holder is
+/// (this pool, <c>InFlight</c>) in its descriptor's <c>PoolState</c> word; a put claims it by
+/// moving that word to (this pool, <c>InPool</c>), and only the claimer recycles or releases it.
+/// A netmem given more than one pool reference (frags, <see cref="GetNetmemReference"/>) is
+/// <c>InFlightShared</c>: puts drop references with an atomic decrement, and the one that drops
+/// the last claims it the same way. Detected, with nothing changed
+/// (<see cref="PagePoolMisuseException"/>): a null ref; a ref of another pool or of none
+/// (<c>ForeignPool</c>); a put of a netmem parked in this pool, whether the two puts are
 /// sequential or concurrent (<c>DoublePut</c>); a put after the pool released the netmem, while
 /// no pool has taken it again (<c>PutAfterZero</c>); in <see cref="PutBulk"/>, any of these for
-/// any ref, including a ref given more times than it is held within one call, which undoes the
-/// references the call had already dropped. Every put that can race another thread claims with
-/// one CAS: <see cref="PutNetmem"/> without <c>allowDirect</c>, <see cref="PutNetmemAny"/>,
-/// <see cref="PutBulk"/>, every put on a shared-mode pool, and the last frag's put. So when two
-/// threads put the same netmem at the same instant, exactly one put succeeds and the other
-/// raises <c>DoublePut</c>, and the netmem enters the cache or ring once.
+/// any ref, including a ref given more times than it is held within one call, after which the
+/// references the call had already dropped are given back. Every put that can race another
+/// thread claims with one CAS: <see cref="PutNetmem"/> without <c>allowDirect</c>,
+/// <see cref="PutNetmemAny"/>, <see cref="PutBulk"/>, every put on a shared-mode pool, and the
+/// last put of a shared netmem. So when two threads put the same netmem at the same instant,
+/// exactly one put succeeds and the other raises <c>DoublePut</c>, and the netmem enters the
+/// cache or ring once.
 /// Not detected: (1) a put with <c>allowDirect</c> on an owned pool (<see cref="RecycleDirect"/>)
-/// claims with a plain read and write, because the caller guarantees it is the consumer; if
-/// another thread puts the same netmem at that same instant, both puts may succeed and the
-/// netmem is then in the cache and the ring at once (a sequential double put on this path is
-/// still detected). (2) A put through a stale handle after the netmem was handed out again by
-/// this pool: it is indistinguishable from the new owner's put, and takes the new owner's
-/// reference. (3) Surplus puts on a netmem with several references are counted, not checked,
-/// until its count would go below zero or its last reference is already claimed. Allocation
-/// checks nothing: it trusts the state the put left.</para>
+/// claims a single-holder netmem with a plain read and write, because the caller guarantees it
+/// is the consumer and the fast path pays no atomic: if another thread puts the same netmem at
+/// that same instant, both puts may succeed and the netmem is then in the cache and the ring at
+/// once (a sequential double put on this path is still detected). (2) A put through a stale
+/// handle after this pool handed the netmem out again: it is indistinguishable from the new
+/// owner's put and takes the new owner's reference. (3) Surplus puts on a netmem with several
+/// references are counted, not checked, until its count would go below zero or its last
+/// reference is already claimed. Allocation checks nothing: it trusts the state the put
+/// left.</para>
 /// </remarks>
 public sealed unsafe partial class PagePool : IDisposable
 {

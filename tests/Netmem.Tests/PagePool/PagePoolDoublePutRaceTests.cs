@@ -96,6 +96,63 @@ public sealed class PagePoolDoublePutRaceTests
         Assert.True(ArenaWhole(arena));
     }
 
+    [Fact]
+    public void Two_holders_of_a_netmem_putting_at_once_both_succeed_and_it_is_recycled_once()
+    {
+        using var arena = new PageArena(8 << 20);
+        PagePool pool = Owned(arena, poolSize: 4096);
+        NetmemRef target = NetmemRef.Null;
+        var failures = new Exception?[2];
+        using var start = new Barrier(3);
+        using var end = new Barrier(3);
+        Thread[] putters = new Thread[2];
+        for (int t = 0; t < 2; t++)
+        {
+            int me = t;
+            putters[t] = new Thread(() =>
+            {
+                for (int round = 0; round < Rounds; round++)
+                {
+                    start.SignalAndWait();
+                    try
+                    {
+                        pool.PutNetmem(target, -1, allowDirect: false);
+                    }
+                    catch (Exception e)
+                    {
+                        failures[me] ??= e;
+                    }
+
+                    end.SignalAndWait();
+                }
+            })
+            { IsBackground = true };
+            putters[t].Start();
+        }
+
+        long ringBefore = (long)pool.GetStats().RecycleRing;
+        for (int round = 0; round < Rounds; round++)
+        {
+            target = pool.AllocNetmem();
+            pool.GetNetmemReference(target); // a second holder
+            start.SignalAndWait(TestContext.Current.CancellationToken);
+            end.SignalAndWait(TestContext.Current.CancellationToken);
+        }
+
+        foreach (Thread t in putters)
+        {
+            Assert.True(t.Join(TimeSpan.FromSeconds(60)));
+        }
+
+        Assert.Null(failures[0]);
+        Assert.Null(failures[1]);
+        Assert.Equal((ulong)(ringBefore + Rounds), pool.GetStats().RecycleRing); // one recycle per round
+        Assert.Equal(0UL, pool.GetStats().RecycleRingFull);
+        Assert.Equal(0, CountHandedOutTwice(pool));
+        pool.Dispose();
+        Assert.True(ArenaWhole(arena));
+    }
+
     /// <summary>
     /// Allocates as many netmems as the pool holds (it has none out) and counts those handed out
     /// more than once. An owned pool reaches all it holds, so none may come from the arena; a
