@@ -122,6 +122,73 @@ public abstract class NapiDriver<TQueue> : IQueueManagementOps, IDisposable
     public object Stop(NetDevice device, int queueIndex) => _queues[queueIndex].Stop();
 
     /// <summary>
+    /// The common part of the channels operation (<see cref="IRxChannelOps.SetRxChannels"/>): a
+    /// driver that supports it implements <see cref="IRxChannelOps"/> by calling this and
+    /// installs itself as the device's <see cref="NetDevice.ChannelOps"/>. Activates queues
+    /// <paramref name="oldCount"/>..<paramref name="newCount"/>-1 in ascending order, or
+    /// deactivates <paramref name="newCount"/>..<paramref name="oldCount"/>-1 in descending order,
+    /// so the active queues are always a prefix. When a step fails, the queues already changed
+    /// are changed back, in reverse, and the error is rethrown: the old set of queues runs again.
+    /// </summary>
+    protected void ChangeRxChannels(int oldCount, int newCount)
+    {
+        if (newCount > oldCount)
+        {
+            int next = oldCount;
+            try
+            {
+                for (; next < newCount; next++)
+                {
+                    ActivateQueue(next);
+                }
+            }
+            catch
+            {
+                for (int i = next - 1; i >= oldCount; i--)
+                {
+                    DeactivateQueue(i);
+                }
+
+                throw;
+            }
+
+            return;
+        }
+
+        int remaining = oldCount;
+        try
+        {
+            for (; remaining > newCount; remaining--)
+            {
+                DeactivateQueue(remaining - 1);
+            }
+        }
+        catch
+        {
+            for (int i = remaining; i < oldCount; i++)
+            {
+                ActivateQueue(i);
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Puts stopped queue <paramref name="index"/> in service: starts it on freshly allocated
+    /// memory. A driver that must also tell its hardware or the kernel overrides; on failure it
+    /// must leave the queue stopped.
+    /// </summary>
+    protected virtual void ActivateQueue(int index) => _queues[index].Start((QueueMemory)MemAlloc(Device, index));
+
+    /// <summary>
+    /// Takes running queue <paramref name="index"/> out of service: stops it and frees its
+    /// memory. A driver overrides to steer traffic away and deliver what the queue holds first;
+    /// on failure it must leave the queue running.
+    /// </summary>
+    protected virtual void DeactivateQueue(int index) => _queues[index].Stop().Free();
+
+    /// <summary>
     /// Closes every socket (returning what it holds), stops the poll loops, frees queue memory
     /// and unregisters the device.
     /// </summary>

@@ -80,57 +80,36 @@ public sealed class SimNic : NapiDriver<SimNicQueue>, IRxChannelOps
     /// <inheritdoc/>
     /// <remarks>
     /// Growing starts each new queue on fresh memory before steering traffic to it. Shrinking
-    /// steers traffic away first, then each queue delivers what its FIFO holds before it stops
-    /// and its memory is freed: no frame is lost. A failure restores the old set of queues.
+    /// steers traffic away from each queue first, then the queue delivers what its FIFO holds
+    /// before it stops and its memory is freed: no frame is lost. A failure restores the old set
+    /// of queues.
     /// </remarks>
-    public void SetRxChannels(NetDevice device, int oldCount, int newCount)
+    public void SetRxChannels(NetDevice device, int oldCount, int newCount) => ChangeRxChannels(oldCount, newCount);
+
+    /// <summary>Starts queue <paramref name="index"/>, then lets injection reach it (queues activate in ascending order).</summary>
+    protected override void ActivateQueue(int index)
     {
-        if (newCount > oldCount)
+        Queues[index].Activate((QueueMemory)MemAlloc(Device, index));
+        _activeQueues = index + 1;
+    }
+
+    /// <summary>Steers injection away from queue <paramref name="index"/>, drains and stops it (queues deactivate in descending order).</summary>
+    protected override void DeactivateQueue(int index)
+    {
+        _activeQueues = index;
+        QueueMemory mem;
+        try
         {
-            int started = oldCount;
-            try
-            {
-                for (; started < newCount; started++)
-                {
-                    Queues[started].Activate((QueueMemory)MemAlloc(device, started));
-                }
-            }
-            catch
-            {
-                for (int i = started - 1; i >= oldCount; i--)
-                {
-                    Queues[i].Deactivate(DrainTimeout).Free();
-                }
-
-                throw;
-            }
-
-            _activeQueues = newCount;
-            return;
+            mem = Queues[index].Deactivate(DrainTimeout);
+        }
+        catch
+        {
+            // Deactivate left the queue accepting: steer to it again.
+            _activeQueues = index + 1;
+            throw;
         }
 
-        _activeQueues = newCount;
-        for (int i = oldCount - 1; i >= newCount; i--)
-        {
-            QueueMemory mem;
-            try
-            {
-                mem = Queues[i].Deactivate(DrainTimeout);
-            }
-            catch
-            {
-                // Queue i is still accepting (Deactivate put it back); restart those already stopped.
-                for (int j = i + 1; j < oldCount; j++)
-                {
-                    Queues[j].Activate((QueueMemory)MemAlloc(device, j));
-                }
-
-                _activeQueues = oldCount;
-                throw;
-            }
-
-            mem.Free();
-        }
+        mem.Free();
     }
 
     /// <summary>Waits until every queue's FIFO is empty (bounded), so counters are final.</summary>

@@ -76,61 +76,28 @@ public sealed class TunNic : NapiDriver<TunNicQueue>, IRxChannelOps
     /// (<c>__tun_detach</c> purges the queue), which no reader can prevent. A failure restores
     /// the old set of queues.
     /// </remarks>
-    public void SetRxChannels(NetDevice device, int oldCount, int newCount)
+    public void SetRxChannels(NetDevice device, int oldCount, int newCount) => ChangeRxChannels(oldCount, newCount);
+
+    /// <summary>Starts queue <paramref name="index"/>'s poll loop, then attaches its descriptor.</summary>
+    protected override void ActivateQueue(int index)
     {
-        if (newCount > oldCount)
-        {
-            int attached = oldCount;
-            try
-            {
-                for (; attached < newCount; attached++)
-                {
-                    Queues[attached].Start((QueueMemory)MemAlloc(device, attached));
-                    try
-                    {
-                        TunFile.SetQueue(Tun.GetFd(attached), attach: true);
-                    }
-                    catch
-                    {
-                        Queues[attached].Stop().Free();
-                        throw;
-                    }
-                }
-            }
-            catch
-            {
-                for (int i = attached - 1; i >= oldCount; i--)
-                {
-                    TunFile.SetQueue(Tun.GetFd(i), attach: false);
-                    Queues[i].Stop().Free();
-                }
-
-                throw;
-            }
-
-            return;
-        }
-
-        int remaining = oldCount;
+        base.ActivateQueue(index);
         try
         {
-            for (; remaining > newCount; remaining--)
-            {
-                TunFile.SetQueue(Tun.GetFd(remaining - 1), attach: false);
-                Queues[remaining - 1].Stop().Free();
-            }
+            TunFile.SetQueue(Tun.GetFd(index), attach: true);
         }
         catch
         {
-            // Put back the queues already taken out, so the old count holds again.
-            for (int i = remaining; i < oldCount; i++)
-            {
-                Queues[i].Start((QueueMemory)MemAlloc(device, i));
-                TunFile.SetQueue(Tun.GetFd(i), attach: true);
-            }
-
+            base.DeactivateQueue(index);
             throw;
         }
+    }
+
+    /// <summary>Detaches queue <paramref name="index"/>'s descriptor, then stops its poll loop and frees its memory.</summary>
+    protected override void DeactivateQueue(int index)
+    {
+        TunFile.SetQueue(Tun.GetFd(index), attach: false);
+        base.DeactivateQueue(index);
     }
 
     /// <summary>Stops the queues, closes every socket, frees queue memory, unregisters and removes the TUN device.</summary>

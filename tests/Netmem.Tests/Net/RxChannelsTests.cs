@@ -217,4 +217,43 @@ public sealed class RxChannelsTests : IDisposable
         Assert.Equal(Enumerable.Range(0, Frames).Select(i => (ulong)i), seqs.Order());
         Assert.Equal(0, socket.TokensOutstanding);
     }
+
+    [Fact]
+    public void A_failing_driver_leaves_the_count_as_it_was_and_was_asked_exactly_once()
+    {
+        var ops = new FailingChannelOps();
+        var dev = new NetDevice("chan-fail", 4) { ChannelOps = ops };
+        dev.Register();
+
+        InvalidOperationException shrink = Assert.Throws<InvalidOperationException>(() => dev.SetRxChannels(2));
+        Assert.Equal(4, dev.RxChannelCount);
+        ops.Fail = false;
+        dev.SetRxChannels(2);
+        ops.Fail = true;
+        Assert.Throws<InvalidOperationException>(() => dev.SetRxChannels(3));
+
+        Assert.Equal("driver refused", shrink.Message);
+        Assert.Equal(2, dev.RxChannelCount);
+        Assert.Equal([(4, 2), (4, 2), (2, 3)], ops.Calls);
+        dev.SetRxChannels(2); // the same count: the driver is not asked
+        Assert.Equal(3, ops.Calls.Count);
+        dev.Unregister();
+    }
+
+    /// <summary>A driver whose channel operation fails on demand, recording what it was asked.</summary>
+    private sealed class FailingChannelOps : IRxChannelOps
+    {
+        public bool Fail { get; set; } = true;
+
+        public List<(int Old, int New)> Calls { get; } = [];
+
+        public void SetRxChannels(NetDevice device, int oldCount, int newCount)
+        {
+            Calls.Add((oldCount, newCount));
+            if (Fail)
+            {
+                throw new InvalidOperationException("driver refused");
+            }
+        }
+    }
 }
