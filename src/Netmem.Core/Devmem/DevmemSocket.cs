@@ -14,7 +14,7 @@ namespace Netmem.Devmem;
 /// consumer applies backpressure and nothing leaks. Queue and token table are preallocated and
 /// guarded by one lock, so steady-state receive and DONTNEED allocate nothing.
 /// </remarks>
-public sealed class DevmemSocket : IDisposable
+public sealed partial class DevmemSocket : IDisposable
 {
     private readonly Lock _lock = new();
     private readonly Segment[] _queue;
@@ -132,6 +132,7 @@ public sealed class DevmemSocket : IDisposable
             _readable.Set();
         }
 
+        WakeAsyncReceive();
         return true;
     }
 
@@ -272,6 +273,7 @@ public sealed class DevmemSocket : IDisposable
         }
 
         _readable.Set();
+        WakeAsyncReceive();
     }
 
     public override string ToString() => $"devmem socket {Flow}";

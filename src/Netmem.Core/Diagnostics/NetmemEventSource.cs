@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Diagnostics.Tracing;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
@@ -29,6 +30,12 @@ public sealed unsafe class NetmemEventSource : EventSource
     public const string SourceName = "Netmem";
 
     public static readonly NetmemEventSource Log = new();
+
+    /// <summary>
+    /// Why the events written with <see cref="EventSource.WriteEventCore"/> are safe to trim: every
+    /// payload is a primitive or a string, which EventSource serializes without reflection.
+    /// </summary>
+    private const string TrimSafePayload = "Every payload field is a primitive or a string; EventSource needs no reflection over them.";
 
     private NetmemEventSource() : base(EventSourceSettings.EtwSelfDescribingEventFormat)
     {
@@ -91,6 +98,7 @@ public sealed unsafe class NetmemEventSource : EventSource
     }
 
     /// <summary>A page pool was created (the kernel's page-pool-add notification).</summary>
+    [UnconditionalSuppressMessage("Trimming", "IL2026:RequiresUnreferencedCode", Justification = TrimSafePayload)]
     [Event(PoolCreatedId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle)]
     public void PagePoolCreated(int poolId, int ifindex, int queue, int napiId, int order, int poolSize, int hasProvider, string name)
     {
@@ -112,6 +120,7 @@ public sealed unsafe class NetmemEventSource : EventSource
     }
 
     /// <summary>A netmem entered the pool from the arena or provider (<c>page_pool_state_hold</c>).</summary>
+    [UnconditionalSuppressMessage("Trimming", "IL2026:RequiresUnreferencedCode", Justification = TrimSafePayload)]
     [Event(StateHoldId, Level = EventLevel.Verbose, Keywords = Keywords.Netmem)]
     public void PagePoolStateHold(int poolId, ulong netmem, ulong pfn, ulong hold)
     {
@@ -124,6 +133,7 @@ public sealed unsafe class NetmemEventSource : EventSource
     }
 
     /// <summary>A netmem left the pool to the arena or provider (<c>page_pool_state_release</c>).</summary>
+    [UnconditionalSuppressMessage("Trimming", "IL2026:RequiresUnreferencedCode", Justification = TrimSafePayload)]
     [Event(StateReleaseId, Level = EventLevel.Verbose, Keywords = Keywords.Netmem)]
     public void PagePoolStateRelease(int poolId, ulong netmem, ulong pfn, ulong release)
     {
@@ -136,6 +146,7 @@ public sealed unsafe class NetmemEventSource : EventSource
     }
 
     /// <summary>A destroyed pool checked its netmems in flight (<c>page_pool_release</c>).</summary>
+    [UnconditionalSuppressMessage("Trimming", "IL2026:RequiresUnreferencedCode", Justification = TrimSafePayload)]
     [Event(ReleaseId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle)]
     public void PagePoolRelease(int poolId, long inflight, ulong hold, ulong release)
     {
@@ -148,6 +159,7 @@ public sealed unsafe class NetmemEventSource : EventSource
     }
 
     /// <summary>A destroyed pool still waits for netmems after a long time.</summary>
+    [UnconditionalSuppressMessage("Trimming", "IL2026:RequiresUnreferencedCode", Justification = TrimSafePayload)]
     [Event(StalledShutdownId, Level = EventLevel.Warning, Keywords = Keywords.Lifecycle)]
     public void PagePoolStalledShutdown(int poolId, long inflight, long secondsSinceDetach)
     {
@@ -159,6 +171,7 @@ public sealed unsafe class NetmemEventSource : EventSource
     }
 
     /// <summary>A destroyed pool got everything back and freed itself (page-pool-del).</summary>
+    [UnconditionalSuppressMessage("Trimming", "IL2026:RequiresUnreferencedCode", Justification = TrimSafePayload)]
     [Event(PoolDestroyedId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle)]
     public void PagePoolDestroyed(int poolId, ulong hold, ulong release)
     {
@@ -170,6 +183,7 @@ public sealed unsafe class NetmemEventSource : EventSource
     }
 
     /// <summary>A dmabuf binding was created.</summary>
+    [UnconditionalSuppressMessage("Trimming", "IL2026:RequiresUnreferencedCode", Justification = TrimSafePayload)]
     [Event(BindingCreatedId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle)]
     public void DmabufBindingCreated(int bindingId, long size, int chunks, int ifindex)
     {
@@ -182,6 +196,7 @@ public sealed unsafe class NetmemEventSource : EventSource
     }
 
     /// <summary>A dmabuf binding was freed; <paramref name="outstanding"/> netmems were still out (should be 0).</summary>
+    [UnconditionalSuppressMessage("Trimming", "IL2026:RequiresUnreferencedCode", Justification = TrimSafePayload)]
     [Event(BindingDestroyedId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle)]
     public void DmabufBindingDestroyed(int bindingId, long size, long avail, long outstanding)
     {
@@ -208,6 +223,7 @@ public sealed unsafe class NetmemEventSource : EventSource
     }
 
     /// <summary>One introspection dump: <paramref name="json"/> is the dump of <paramref name="kind"/>.</summary>
+    [UnconditionalSuppressMessage("Trimming", "IL2026:RequiresUnreferencedCode", Justification = TrimSafePayload)]
     [Event(IntrospectionDumpId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle | Keywords.Introspection)]
     public void IntrospectionDump(string kind, string json)
     {
