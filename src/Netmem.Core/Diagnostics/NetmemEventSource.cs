@@ -24,18 +24,13 @@ namespace Netmem.Diagnostics;
 /// <see cref="IntrospectionDumpCompleted"/>. <c>netmem pools --pid</c> reads them.</para>
 /// </remarks>
 [EventSource(Name = SourceName)]
+[UnconditionalSuppressMessage("Trimming", "IL2026:RequiresUnreferencedCode", Justification = "Every event payload is primitives and strings, which EventSource writes without reflection; an event with any other payload type does not belong here.")]
 public sealed unsafe class NetmemEventSource : EventSource
 {
     /// <summary>The provider name to enable: <c>Netmem</c>.</summary>
     public const string SourceName = "Netmem";
 
     public static readonly NetmemEventSource Log = new();
-
-    /// <summary>
-    /// Why the events written with <see cref="EventSource.WriteEventCore"/> are safe to trim: every
-    /// payload is a primitive or a string, which EventSource serializes without reflection.
-    /// </summary>
-    private const string TrimSafePayload = "Every payload field is a primitive or a string; EventSource needs no reflection over them.";
 
     private NetmemEventSource() : base(EventSourceSettings.EtwSelfDescribingEventFormat)
     {
@@ -98,7 +93,6 @@ public sealed unsafe class NetmemEventSource : EventSource
     }
 
     /// <summary>A page pool was created (the kernel's page-pool-add notification).</summary>
-    [UnconditionalSuppressMessage("Trimming", "IL2026:RequiresUnreferencedCode", Justification = TrimSafePayload)]
     [Event(PoolCreatedId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle)]
     public void PagePoolCreated(int poolId, int ifindex, int queue, int napiId, int order, int poolSize, int hasProvider, string name)
     {
@@ -120,7 +114,6 @@ public sealed unsafe class NetmemEventSource : EventSource
     }
 
     /// <summary>A netmem entered the pool from the arena or provider (<c>page_pool_state_hold</c>).</summary>
-    [UnconditionalSuppressMessage("Trimming", "IL2026:RequiresUnreferencedCode", Justification = TrimSafePayload)]
     [Event(StateHoldId, Level = EventLevel.Verbose, Keywords = Keywords.Netmem)]
     public void PagePoolStateHold(int poolId, ulong netmem, ulong pfn, ulong hold)
     {
@@ -133,7 +126,6 @@ public sealed unsafe class NetmemEventSource : EventSource
     }
 
     /// <summary>A netmem left the pool to the arena or provider (<c>page_pool_state_release</c>).</summary>
-    [UnconditionalSuppressMessage("Trimming", "IL2026:RequiresUnreferencedCode", Justification = TrimSafePayload)]
     [Event(StateReleaseId, Level = EventLevel.Verbose, Keywords = Keywords.Netmem)]
     public void PagePoolStateRelease(int poolId, ulong netmem, ulong pfn, ulong release)
     {
@@ -146,7 +138,6 @@ public sealed unsafe class NetmemEventSource : EventSource
     }
 
     /// <summary>A destroyed pool checked its netmems in flight (<c>page_pool_release</c>).</summary>
-    [UnconditionalSuppressMessage("Trimming", "IL2026:RequiresUnreferencedCode", Justification = TrimSafePayload)]
     [Event(ReleaseId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle)]
     public void PagePoolRelease(int poolId, long inflight, ulong hold, ulong release)
     {
@@ -159,7 +150,6 @@ public sealed unsafe class NetmemEventSource : EventSource
     }
 
     /// <summary>A destroyed pool still waits for netmems after a long time.</summary>
-    [UnconditionalSuppressMessage("Trimming", "IL2026:RequiresUnreferencedCode", Justification = TrimSafePayload)]
     [Event(StalledShutdownId, Level = EventLevel.Warning, Keywords = Keywords.Lifecycle)]
     public void PagePoolStalledShutdown(int poolId, long inflight, long secondsSinceDetach)
     {
@@ -171,7 +161,6 @@ public sealed unsafe class NetmemEventSource : EventSource
     }
 
     /// <summary>A destroyed pool got everything back and freed itself (page-pool-del).</summary>
-    [UnconditionalSuppressMessage("Trimming", "IL2026:RequiresUnreferencedCode", Justification = TrimSafePayload)]
     [Event(PoolDestroyedId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle)]
     public void PagePoolDestroyed(int poolId, ulong hold, ulong release)
     {
@@ -183,7 +172,6 @@ public sealed unsafe class NetmemEventSource : EventSource
     }
 
     /// <summary>A dmabuf binding was created.</summary>
-    [UnconditionalSuppressMessage("Trimming", "IL2026:RequiresUnreferencedCode", Justification = TrimSafePayload)]
     [Event(BindingCreatedId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle)]
     public void DmabufBindingCreated(int bindingId, long size, int chunks, int ifindex)
     {
@@ -196,7 +184,6 @@ public sealed unsafe class NetmemEventSource : EventSource
     }
 
     /// <summary>A dmabuf binding was freed; <paramref name="outstanding"/> netmems were still out (should be 0).</summary>
-    [UnconditionalSuppressMessage("Trimming", "IL2026:RequiresUnreferencedCode", Justification = TrimSafePayload)]
     [Event(BindingDestroyedId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle)]
     public void DmabufBindingDestroyed(int bindingId, long size, long avail, long outstanding)
     {
@@ -223,7 +210,6 @@ public sealed unsafe class NetmemEventSource : EventSource
     }
 
     /// <summary>One introspection dump: <paramref name="json"/> is the dump of <paramref name="kind"/>.</summary>
-    [UnconditionalSuppressMessage("Trimming", "IL2026:RequiresUnreferencedCode", Justification = TrimSafePayload)]
     [Event(IntrospectionDumpId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle | Keywords.Introspection)]
     public void IntrospectionDump(string kind, string json)
     {
