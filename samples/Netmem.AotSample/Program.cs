@@ -10,7 +10,7 @@ using (var pool = new PagePool(new PagePoolParams { PoolSize = 64, Name = "aot-s
     NetmemRef page = pool.AllocNetmem();
     page.GetPageSpan()[0] = 42;
     pool.PutNetmem(page, -1, allowDirect: false);
-    Console.WriteLine($"pool: {pool}, inflight {pool.Inflight}");
+    Console.WriteLine($"pool: {pool}, one page allocated and returned through the ring ({pool.GetStats().RecycleRing} ring recycle)");
 }
 
 // A software NIC whose queue 1 is bound to a memfd region, and a socket for one UDP flow.
