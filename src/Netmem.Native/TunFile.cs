@@ -49,6 +49,15 @@ internal static unsafe class TunFile
     /// <summary><c>_IOW('T', 202, int)</c>.</summary>
     public const uint TUNSETIFF = 0x400454ca;
 
+    /// <summary><c>_IOW('T', 217, int)</c>: attach or detach one queue of a multi-queue TUN.</summary>
+    public const uint TUNSETQUEUE = 0x400454d9;
+
+    /// <summary>TUNSETQUEUE: the descriptor's queue takes traffic again.</summary>
+    public const short IFF_ATTACH_QUEUE = 0x0200;
+
+    /// <summary>TUNSETQUEUE: the kernel stops steering traffic to the descriptor's queue (and drops what it held).</summary>
+    public const short IFF_DETACH_QUEUE = 0x0400;
+
     /// <summary>The longest interface name the kernel accepts (IFNAMSIZ - 1).</summary>
     public const int MaxNameLength = 15;
 
@@ -255,6 +264,26 @@ internal static unsafe class TunFile
             _ => Errno.Describe(errno),
         };
         throw new NativeException("open(" + DevicePath + ")", errno, why);
+    }
+
+    /// <summary>
+    /// Attaches or detaches the queue of <paramref name="fd"/> (TUNSETQUEUE) on a multi-queue TUN.
+    /// A detached queue receives nothing and the kernel spreads flows over the attached ones; the
+    /// packets it held when detached are dropped by the kernel, so read them first.
+    /// </summary>
+    /// <exception cref="NativeException">
+    /// EINVAL: not a multi-queue TUN, or the queue is already in that state; EPERM: not allowed.
+    /// </exception>
+    public static void SetQueue(int fd, bool attach)
+    {
+        byte* ifr = stackalloc byte[IfReqSize];
+        new Span<byte>(ifr, IfReqSize).Clear();
+        *(short*)(ifr + IfReqFlagsOffset) = attach ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
+        if (Libc.Ioctl(fd, TUNSETQUEUE, ifr) < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            throw new NativeException(attach ? "ioctl(TUNSETQUEUE, IFF_ATTACH_QUEUE)" : "ioctl(TUNSETQUEUE, IFF_DETACH_QUEUE)", errno, Errno.Describe(errno));
+        }
     }
 
     private static string SetInterface(int fd, string name, short flags)

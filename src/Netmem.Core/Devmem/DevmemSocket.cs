@@ -1,10 +1,14 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using Netmem.Native;
+
 namespace Netmem.Devmem;
 
 /// <summary>
 /// What a user of devmem sees: one socket per flow. A receive returns, per payload fragment, a
 /// <see cref="DmabufCmsg"/> naming where it sits in the bound region with a token, and copies
-/// what arrived in readable memory into a linear buffer. <see cref="DontNeed"/> hands fragments
-/// back by token. Closing returns everything the socket holds.
+/// what arrived in readable memory into a linear buffer. <see cref="DontNeed(ReadOnlySpan{DmabufToken})"/> hands fragments
+/// back by token range. Closing returns everything the socket holds.
 /// </summary>
 /// <remarks>
 /// Drivers deliver whole datagrams with <see cref="TryDeliver"/> from their poll loops; the
@@ -12,10 +16,18 @@ namespace Netmem.Devmem;
 /// tokens held by the user) is bounded by <see cref="MaxOutstanding"/>: past it, delivery
 /// fails and the driver drops and counts the datagram, giving its netmems back, so a slow
 /// consumer applies backpressure and nothing leaks. Queue and token table are preallocated and
-/// guarded by one lock, so steady-state receive and DONTNEED allocate nothing.
+/// guarded by one lock, so steady-state receive and DONTNEED allocate nothing. DONTNEED follows
+/// the kernel's limits: at most <see cref="MaxDontNeedTokens"/> ranges, and at most
+/// <see cref="MaxDontNeedFrags"/> tokens looked at, per call.
 /// </remarks>
 public sealed partial class DevmemSocket : IDisposable
 {
+    /// <summary>Most token ranges one <see cref="DontNeed(ReadOnlySpan{DmabufToken})"/> call takes (the kernel's <c>MAX_DONTNEED_TOKENS</c>).</summary>
+    public const int MaxDontNeedTokens = 128;
+
+    /// <summary>Most tokens one <see cref="DontNeed(ReadOnlySpan{DmabufToken})"/> call looks at (the kernel's <c>MAX_DONTNEED_FRAGS</c>).</summary>
+    public const int MaxDontNeedFrags = 1024;
+
     private readonly Lock _lock = new();
     private readonly Segment[] _queue;
     private int _head;
@@ -209,32 +221,70 @@ public sealed partial class DevmemSocket : IDisposable
     }
 
     /// <summary>
-    /// Hands fragments back by token (<c>SO_DEVMEM_DONTNEED</c>). Returns how many it freed;
-    /// unknown and repeated tokens free nothing.
+    /// Hands fragments back by token range (<c>SO_DEVMEM_DONTNEED</c>, the kernel's
+    /// <c>sock_devmem_dontneed</c>). Returns how many it freed. Unknown, repeated and
+    /// out-of-range tokens free nothing but still count towards the per-call limit: the call
+    /// stops after looking at <see cref="MaxDontNeedFrags"/> tokens, so a caller that asked for
+    /// more sees a count below what it holds and calls again with the rest.
     /// </summary>
+    /// <exception cref="NetmemException">EINVAL: more than <see cref="MaxDontNeedTokens"/> ranges; nothing is freed.</exception>
+    public int DontNeed(ReadOnlySpan<DmabufToken> tokens)
+    {
+        if (tokens.Length > MaxDontNeedTokens)
+        {
+            ThrowTooManyRanges(tokens.Length);
+        }
+
+        int freed = 0;
+        int looked = 0;
+        lock (_lock)
+        {
+            foreach (DmabufToken range in tokens)
+            {
+                for (uint j = 0; j < range.TokenCount; j++)
+                {
+                    if (++looked > MaxDontNeedFrags)
+                    {
+                        goto Done;
+                    }
+
+                    // Wraps past uint.MaxValue like the kernel's u32 sum; such a token is unknown.
+                    if (FreeTokenLocked(unchecked(range.TokenStart + j)))
+                    {
+                        freed++;
+                    }
+                }
+            }
+
+        Done:;
+        }
+
+        Interlocked.Add(ref _dontNeedFreed, freed);
+        return freed;
+    }
+
+    /// <summary>
+    /// Hands fragments back by token, each token a range of one: the same as
+    /// <see cref="DontNeed(ReadOnlySpan{DmabufToken})"/>, with its limits.
+    /// </summary>
+    /// <exception cref="NetmemException">EINVAL: more than <see cref="MaxDontNeedTokens"/> tokens; nothing is freed.</exception>
     public int DontNeed(ReadOnlySpan<uint> tokens)
     {
+        if (tokens.Length > MaxDontNeedTokens)
+        {
+            ThrowTooManyRanges(tokens.Length);
+        }
+
         int freed = 0;
         lock (_lock)
         {
+            // At most 128 tokens: the frag limit cannot be reached.
             foreach (uint token in tokens)
             {
-                if (token == 0 || token > (uint)_tokens.Length)
+                if (FreeTokenLocked(token))
                 {
-                    continue;
+                    freed++;
                 }
-
-                int slot = (int)token - 1;
-                nuint v = _tokens[slot];
-                if (v == 0)
-                {
-                    continue;
-                }
-
-                _tokens[slot] = 0;
-                _freeTokens[_freeTokenCount++] = slot;
-                PagePool.PutNetmemAny(NetmemRef.FromValue(v));
-                freed++;
             }
         }
 
@@ -277,6 +327,33 @@ public sealed partial class DevmemSocket : IDisposable
     }
 
     public override string ToString() => $"devmem socket {Flow}";
+
+    /// <summary>Frees the fragment of <paramref name="token"/> if the user holds it. Caller holds <see cref="_lock"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool FreeTokenLocked(uint token)
+    {
+        if (token == 0 || token > (uint)_tokens.Length)
+        {
+            return false;
+        }
+
+        int slot = (int)token - 1;
+        nuint v = _tokens[slot];
+        if (v == 0)
+        {
+            return false;
+        }
+
+        _tokens[slot] = 0;
+        _freeTokens[_freeTokenCount++] = slot;
+        PagePool.PutNetmemAny(NetmemRef.FromValue(v));
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowTooManyRanges(int count) =>
+        throw new NetmemException(Errno.EINVAL, string.Create(CultureInfo.InvariantCulture,
+            $"SO_DEVMEM_DONTNEED takes at most {MaxDontNeedTokens} token ranges per call; {count} given"));
 
     private readonly record struct Segment(nuint Netmem, int Offset, int Length, bool EndOfPacket);
 }

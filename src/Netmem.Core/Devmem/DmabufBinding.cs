@@ -220,28 +220,57 @@ public sealed unsafe class DmabufBinding
     }
 
     /// <summary>
-    /// Unbinds from every bound queue (the kernel's <c>net_devmem_unbind_dmabuf</c>): clears each
-    /// queue's provider, forgets it, and drops the reference taken for it. The creator's
-    /// reference stays; drop it with <see cref="Put"/>.
+    /// Unbinds from every bound queue, as the kernel's <c>net_devmem_unbind_dmabuf</c> does: on
+    /// each queue that still has this binding's provider, closes the provider and restarts the
+    /// queue (<see cref="NetDevice.CloseMemoryProvider"/>), so the queue's new payload pool takes
+    /// system pages and the old one, which handed out this binding's <c>net_iov</c>s, is
+    /// destroyed; then forgets the queue and drops the reference taken for it. Afterwards no
+    /// payload lands in this binding's memory, the queues report no provider, and the
+    /// <c>net_iov</c>s come back as their holders return them. The creator's reference stays;
+    /// drop it with <see cref="Put"/>.
     /// </summary>
+    /// <remarks>
+    /// Runs under the device configuration lock. A queue without a device (a stand-alone
+    /// <see cref="RxQueue"/>) has its provider cleared with nothing to restart. A queue whose
+    /// restart fails still loses the provider and is still forgotten, as the kernel warns and
+    /// goes on; every queue is unbound before the first such error is rethrown.
+    /// </remarks>
+    /// <exception cref="NetmemException">A queue restart failed (see <see cref="NetDevice.CloseMemoryProvider"/>).</exception>
     public void Unbind()
     {
-        RxQueue[] queues;
-        lock (_queues)
+        Exception? first = null;
+        lock (NetDevice.Rtnl)
         {
-            queues = [.. _queues];
-            _queues.Clear();
+            foreach (RxQueue q in BoundQueues)
+            {
+                try
+                {
+                    if (q.MemoryProvider is DevmemProvider p && ReferenceEquals(p.Binding, this))
+                    {
+                        if (q.Device is { } device)
+                        {
+                            device.CloseMemoryProvider(q.Index, p);
+                        }
+                        else
+                        {
+                            q.MemoryProvider = null;
+                        }
+                    }
+                }
+                catch (Exception e)
+                {
+                    first ??= e;
+                }
+                finally
+                {
+                    DetachQueue(q);
+                }
+            }
         }
 
-        foreach (RxQueue q in queues)
+        if (first is not null)
         {
-            if (q.MemoryProvider is DevmemProvider p && ReferenceEquals(p.Binding, this))
-            {
-                q.MemoryProvider = null;
-            }
-
-            TraceQueueUnbound(q);
-            Put();
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
         }
     }
 

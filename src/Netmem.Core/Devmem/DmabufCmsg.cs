@@ -25,7 +25,7 @@ public enum DmabufCmsgFlags : uint
 /// <summary>
 /// One record of a devmem receive, after the kernel's <c>struct dmabuf_cmsg</c>: where a
 /// payload fragment sits in the bound region, its size, the token that hands it back through
-/// <see cref="DevmemSocket.DontNeed"/>, and the binding id. For <see cref="DevmemCmsgType.Linear"/>
+/// <see cref="DevmemSocket.DontNeed(ReadOnlySpan{DmabufToken})"/>, and the binding id. For <see cref="DevmemCmsgType.Linear"/>
 /// records, <see cref="LinearOffset"/> and <see cref="FragSize"/> name the bytes copied into the
 /// caller's linear buffer instead, and there is no token.
 /// </summary>
@@ -40,7 +40,7 @@ public struct DmabufCmsg
     /// <summary>Offset of the fragment within the dmabuf region (Dmabuf records).</summary>
     public ulong FragOffset;
 
-    /// <summary>Token to return with <see cref="DevmemSocket.DontNeed"/> (Dmabuf records; 0 for Linear).</summary>
+    /// <summary>Token to return with <see cref="DevmemSocket.DontNeed(ReadOnlySpan{DmabufToken})"/> (Dmabuf records; 0 for Linear).</summary>
     public uint FragToken;
 
     /// <summary>Id of the binding the region is bound through (Dmabuf records).</summary>

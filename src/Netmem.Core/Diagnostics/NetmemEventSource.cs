@@ -76,6 +76,10 @@ public sealed unsafe class NetmemEventSource : EventSource
     public const int QueueUnboundId = 10;
     public const int IntrospectionDumpId = 11;
     public const int IntrospectionDumpCompletedId = 12;
+    public const int OrphanedBindingReleaseFailedId = 30;
+
+    /// <summary>Event id of <see cref="NapiPollException"/>.</summary>
+    public const int NapiPollExceptionId = 20;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal bool LifecycleOn() => IsEnabled(EventLevel.Informational, Keywords.Lifecycle);
@@ -207,6 +211,53 @@ public sealed unsafe class NetmemEventSource : EventSource
     public void QueueUnbound(int ifindex, int queue, int bindingId)
     {
         WriteEvent(QueueUnboundId, ifindex, queue, bindingId);
+    }
+
+    /// <summary>
+    /// Unbinding a binding whose owner handle was collected without being disposed failed; the
+    /// error is counted in <see cref="Net.DmabufBindingHandle.OrphanedReleaseFailures"/>.
+    /// </summary>
+    [Event(OrphanedBindingReleaseFailedId, Level = EventLevel.Error, Keywords = Keywords.Lifecycle)]
+    public void OrphanedBindingReleaseFailed(int bindingId, string error)
+    {
+        WriteEvent(OrphanedBindingReleaseFailedId, bindingId, error ?? string.Empty);
+    }
+
+    [NonEvent]
+    internal void NapiPollCaught(Netmem.Net.NetDevice device, int queue, long exceptions, Exception e)
+    {
+        if (IsEnabled(EventLevel.Error, Keywords.Lifecycle))
+        {
+            NapiPollException(device.Ifindex, device.Name, queue, exceptions, e.GetType().FullName ?? e.GetType().Name, e.Message);
+        }
+    }
+
+    /// <summary>
+    /// A queue's poll loop caught an unexpected exception, dropped the frame in hand and went on
+    /// (the kernel's WARN-and-drop); <paramref name="exceptions"/> is the queue's count so far.
+    /// </summary>
+    [Event(NapiPollExceptionId, Level = EventLevel.Error, Keywords = Keywords.Lifecycle)]
+    public void NapiPollException(int ifindex, string device, int queue, long exceptions, string exceptionType, string message)
+    {
+        device ??= string.Empty;
+        exceptionType ??= string.Empty;
+        message ??= string.Empty;
+        fixed (char* dn = device)
+        fixed (char* t = exceptionType)
+        fixed (char* m = message)
+        {
+            EventData* d = stackalloc EventData[6];
+            Set(d, 0, &ifindex);
+            d[1].DataPointer = (nint)dn;
+            d[1].Size = (device.Length + 1) * 2;
+            Set(d, 2, &queue);
+            Set(d, 3, &exceptions);
+            d[4].DataPointer = (nint)t;
+            d[4].Size = (exceptionType.Length + 1) * 2;
+            d[5].DataPointer = (nint)m;
+            d[5].Size = (message.Length + 1) * 2;
+            WriteEventCore(NapiPollExceptionId, 6, d);
+        }
     }
 
     /// <summary>One introspection dump: <paramref name="json"/> is the dump of <paramref name="kind"/>.</summary>

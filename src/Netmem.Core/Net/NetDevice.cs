@@ -23,6 +23,15 @@ public sealed partial class NetDevice
     private readonly RxQueue[] _rxQueues;
     private int _xdpPrograms;
 
+    /// <summary>Active rx queues (the kernel's <c>real_num_rx_queues</c>): queues 0..n-1 run, the rest are parked.</summary>
+    private int _realNumRxQueues;
+
+    /// <summary>Header-data split setting; written only under <see cref="Rtnl"/> by <see cref="SetRingParams"/>.</summary>
+    private TcpDataSplit _tcpDataSplit = TcpDataSplit.Unknown;
+
+    /// <summary>Header-data split threshold; written only under <see cref="Rtnl"/> by <see cref="SetRingParams"/>.</summary>
+    private int _hdsThreshold;
+
     public NetDevice(string name, int rxQueueCount, IQueueManagementOps? queueOps = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
@@ -34,6 +43,7 @@ public sealed partial class NetDevice
         Name = name;
         QueueOps = queueOps;
         _rxQueues = new RxQueue[rxQueueCount];
+        _realNumRxQueues = rxQueueCount;
         for (int i = 0; i < rxQueueCount; i++)
         {
             _rxQueues[i] = new RxQueue(i, new NapiContext($"{name}-napi{i}")) { Device = this };
@@ -45,7 +55,17 @@ public sealed partial class NetDevice
     /// <summary>Interface index, assigned at <see cref="Register"/>; 0 before.</summary>
     public int Ifindex { get; private set; }
 
+    /// <summary>
+    /// Every rx queue the device has (the kernel's <c>num_rx_queues</c>), active or not; the first
+    /// <see cref="RxChannelCount"/> of them are active.
+    /// </summary>
     public IReadOnlyList<RxQueue> RxQueues => _rxQueues;
+
+    /// <summary>Active rx queues (ethtool's rx channel count, the kernel's <c>real_num_rx_queues</c>); see <see cref="SetRxChannels"/>.</summary>
+    public int RxChannelCount => Volatile.Read(ref _realNumRxQueues);
+
+    /// <summary>The most rx channels <see cref="SetRxChannels"/> accepts: every queue the device has.</summary>
+    public int MaxRxChannels => _rxQueues.Length;
 
     /// <summary>The driver's queue management ops, or null when it has none.</summary>
     public IQueueManagementOps? QueueOps { get; set; }
@@ -54,17 +74,33 @@ public sealed partial class NetDevice
 
     public bool IsUp { get; private set; }
 
-    /// <summary>Header-data split setting; must be <see cref="TcpDataSplit.Enabled"/> to bind a provider.</summary>
-    public TcpDataSplit TcpDataSplit { get; set; } = TcpDataSplit.Unknown;
+    /// <summary>
+    /// Header-data split setting (ethtool <c>tcp-data-split</c>); must be <see cref="TcpDataSplit.Enabled"/>
+    /// to bind a provider. Setting it goes through <see cref="SetRingParams"/> and its checks.
+    /// </summary>
+    /// <exception cref="NetmemException">EINVAL: anything but enabled while a queue has a memory provider.</exception>
+    public TcpDataSplit TcpDataSplit
+    {
+        get => _tcpDataSplit;
+        set => SetRingParams(tcpDataSplit: value);
+    }
 
-    /// <summary>Header-data split threshold in bytes; must be 0 to bind a provider.</summary>
-    public int HdsThreshold { get; set; }
+    /// <summary>
+    /// Header-data split threshold in bytes (ethtool <c>hds-thresh</c>); must be 0 to bind a provider.
+    /// Setting it goes through <see cref="SetRingParams"/> and its checks.
+    /// </summary>
+    /// <exception cref="NetmemException">EINVAL: non-zero while a queue has a memory provider.</exception>
+    public int HdsThreshold
+    {
+        get => _hdsThreshold;
+        set => SetRingParams(hdsThreshold: value);
+    }
 
     /// <summary>Number of XDP programs attached.</summary>
     public int XdpProgramCount => Volatile.Read(ref _xdpPrograms);
 
     /// <summary>True when any rx queue has a memory provider.</summary>
-    public bool HasBoundQueue => _rxQueues.Any(q => q.MemoryProvider is not null);
+    public bool HasBoundQueue => MinMemoryProviderChannelCount != 0;
 
     /// <summary>Live page pools created for this device (destroyed ones excluded).</summary>
     public IReadOnlyList<PagePool> PagePools =>
@@ -235,7 +271,15 @@ public sealed partial class NetDevice
         }
     }
 
-    /// <summary>Removes <paramref name="provider"/> from a queue and restarts it on system pages.</summary>
+    /// <summary>
+    /// Removes <paramref name="provider"/> from a queue and restarts it (the kernel's
+    /// <c>__net_mp_close_rxq</c>), so that the queue's new payload pool no longer takes the
+    /// provider and the old one, which did, is destroyed.
+    /// </summary>
+    /// <exception cref="NetmemException">
+    /// EINVAL: the queue does not have <paramref name="provider"/>. Any error of the restart: the
+    /// provider is off the queue all the same, but the queue may still run on the old memory.
+    /// </exception>
     public void CloseMemoryProvider(int queueIndex, IMemoryProvider provider)
     {
         ArgumentNullException.ThrowIfNull(provider);
@@ -257,9 +301,10 @@ public sealed partial class NetDevice
 
     private RxQueue CheckQueueIndex(int queueIndex)
     {
-        if ((uint)queueIndex >= (uint)_rxQueues.Length)
+        int active = _realNumRxQueues;
+        if ((uint)queueIndex >= (uint)active)
         {
-            throw new NetmemException(Errno.ERANGE, $"{Name}: rx queue index {queueIndex} out of range (device has {_rxQueues.Length})");
+            throw new NetmemException(Errno.ERANGE, $"{Name}: rx queue index {queueIndex} out of range (device has {active})");
         }
 
         return _rxQueues[queueIndex];

@@ -68,14 +68,16 @@ public static partial class NetdevIntrospection
         return list;
     }
 
-    /// <summary>Every rx queue of every registered device.</summary>
+    /// <summary>Every active rx queue of every registered device (as queue-get lists <c>real_num_rx_queues</c>).</summary>
     public static IReadOnlyList<QueueInfo> Queues()
     {
         List<QueueInfo> list = [];
         foreach (NetDevice dev in NetDevice.All)
         {
-            foreach (RxQueue q in dev.RxQueues)
+            int active = dev.RxChannelCount;
+            for (int i = 0; i < active; i++)
             {
+                RxQueue q = dev.RxQueues[i];
                 list.Add(new QueueInfo(dev.Ifindex, dev.Name, q.Index, "rx", q.Napi.Id, (q.MemoryProvider as IDmabufIdentified)?.DmabufId));
             }
         }
@@ -89,7 +91,7 @@ public static partial class NetdevIntrospection
         List<DeviceInfo> list = [];
         foreach (NetDevice d in NetDevice.All)
         {
-            list.Add(new DeviceInfo(d.Ifindex, d.Name, d.IsUp, d.RxQueues.Count, d.TcpDataSplit.ToString().ToLowerInvariant(), d.HdsThreshold, d.XdpProgramCount, d.QueueOps is not null));
+            list.Add(new DeviceInfo(d.Ifindex, d.Name, d.IsUp, d.RxChannelCount, d.TcpDataSplit.ToString().ToLowerInvariant(), d.HdsThreshold, d.XdpProgramCount, d.QueueOps is not null));
         }
 
         return list;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Netmem;
@@ -8,11 +9,18 @@ internal enum NetmemState : int
     /// <summary>Owned by the arena (or the provider's allocator); no pool holds it.</summary>
     Free = 0,
 
-    /// <summary>Parked in a pool's alloc cache or ring, pool reference count 0.</summary>
+    /// <summary>Parked in a pool's alloc cache or ring, pool reference count 1 (the kernel's convention).</summary>
     InPool = 1,
 
-    /// <summary>Handed out by a pool; pool reference count is at least 1.</summary>
+    /// <summary>Handed out by a pool to a single holder: pool reference count 1.</summary>
     InFlight = 2,
+
+    /// <summary>
+    /// Handed out by a pool and given more than one pool reference (frags, extra holders): puts
+    /// count down, and the one that drops the last reference claims it. Never goes back to
+    /// <see cref="InFlight"/>: a count back at 1 still takes the counted path.
+    /// </summary>
+    InFlightShared = 3,
 }
 
 /// <summary>
@@ -25,20 +33,31 @@ internal struct NetmemDescHeader
     /// <summary><see cref="NetmemDesc.PageMagic"/> or <see cref="NetmemDesc.NetIovMagic"/>.</summary>
     [FieldOffset(0)] public uint Magic;
 
-    /// <summary>Id of the pool that holds this netmem, 0 when none (the kernel's <c>pp</c>).</summary>
-    [FieldOffset(4)] public int PoolId;
+    /// <summary>Id of the last pool that held it, kept after release so a late put is named correctly.</summary>
+    [FieldOffset(4)] public int LastPoolId;
 
     /// <summary>DMA (IOVA) address the device writes to.</summary>
     [FieldOffset(8)] public ulong DmaAddr;
 
-    /// <summary>Pool reference count (<c>pp_ref_count</c>): frags and holders; 0 while parked in the pool.</summary>
+    /// <summary>Pool reference count (<c>pp_ref_count</c>): frags and holders; 1 while parked in the pool, 0 once released.</summary>
     [FieldOffset(16)] public long PpRefCount;
 
-    /// <summary>A <see cref="NetmemState"/>.</summary>
+    /// <summary>A <see cref="NetmemState"/>: the low half of <see cref="PoolState"/>.</summary>
     [FieldOffset(24)] public int State;
 
-    /// <summary>Id of the last pool that held it, kept after release so a late put is named correctly.</summary>
-    [FieldOffset(28)] public int LastPoolId;
+    /// <summary>Id of the pool that holds this netmem, 0 when none (the kernel's <c>pp</c>): the high half of <see cref="PoolState"/>.</summary>
+    [FieldOffset(28)] public int PoolId;
+
+    /// <summary>
+    /// <see cref="State"/> and <see cref="PoolId"/> as one word, so a pool's put checks the owner
+    /// and the state and moves InFlight to InPool with a single CAS (one trip of the cache line
+    /// to the returning CPU instead of a read and then a write). See <see cref="MakePoolState"/>.
+    /// </summary>
+    [FieldOffset(24)] public long PoolState;
+
+    /// <summary>The <see cref="PoolState"/> value of a netmem of pool <paramref name="poolId"/> in <paramref name="state"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long MakePoolState(int poolId, NetmemState state) => (long)(uint)state | ((long)poolId << 32);
 }
 
 /// <summary>A page descriptor: the shared header, then page-only fields. 64 bytes, 64-byte aligned.</summary>

@@ -16,11 +16,11 @@ public sealed unsafe partial class PagePool
     {
         if (_owned)
         {
-            int n = _cacheCount;
+            int n = _own->Count;
             if (n != 0)
             {
                 nuint v = _cache[n - 1];
-                _cacheCount = n - 1;
+                _own->Count = n - 1;
                 ((NetmemDescHeader*)(v & ~NetmemRef.NetIovTag))->State = (int)NetmemState.InFlight;
                 _cs[(int)Stat.AllocFast]++;
                 return new NetmemRef(v);
@@ -74,13 +74,13 @@ public sealed unsafe partial class PagePool
         int got = RefillFromRing(_cache, RefillBatch, _cs);
         if (got != 0)
         {
-            _cacheCount = got - 1;
+            _own->Count = got - 1;
             _cs[(int)Stat.AllocRefill]++;
             return TakeFromCache(_cache[got - 1]);
         }
 
         _cs[(int)Stat.AllocEmpty]++;
-        return AllocSlow(_cache, RefillBatch, ref _cacheCount, _cs);
+        return AllocSlow(_cache, RefillBatch, ref _own->Count, _cs);
     }
 
     /// <summary>

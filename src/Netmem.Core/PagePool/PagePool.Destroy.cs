@@ -136,12 +136,12 @@ public sealed unsafe partial class PagePool
 
     private void DrainAllocCaches()
     {
-        for (int i = 0; i < _cacheCount; i++)
+        for (int i = 0; i < _own->Count; i++)
         {
             ReleaseNetmem(new NetmemRef(_cache[i]));
         }
 
-        _cacheCount = 0;
+        _own->Count = 0;
         for (int c = 0; c < _cpuCount; c++)
         {
             CpuCache* cc = _cpuCaches + c;
@@ -190,6 +190,7 @@ public sealed unsafe partial class PagePool
         }
 
         NativeMemory.AlignedFree(_cache);
+        NativeMemory.AlignedFree(_own);
         if (_cpuCaches != null)
         {
             for (int i = 0; i < _cpuCount; i++)

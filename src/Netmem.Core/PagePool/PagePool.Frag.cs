@@ -60,6 +60,7 @@ public sealed unsafe partial class PagePool
             }
 
             page.Header->PpRefCount = FragBias;
+            page.Header->State = (int)NetmemState.InFlightShared;
             _fragPage = page;
             _fragOffset = 0;
             _fragUsers = 0;
@@ -85,7 +86,10 @@ public sealed unsafe partial class PagePool
         if (Interlocked.Add(ref h->PpRefCount, -(FragBias - _fragUsers)) == 0)
         {
             h->PpRefCount = 1;
-            Recycle(page, h, allowDirect: _owned);
+            if (ClaimLast(h) == Unref.Last)
+            {
+                Recycle(page, h, allowDirect: _owned);
+            }
         }
     }
 }

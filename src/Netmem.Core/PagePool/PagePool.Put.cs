@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using Netmem.Diagnostics;
 using Netmem.Providers;
@@ -19,9 +20,15 @@ public sealed unsafe partial class PagePool
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PutNetmem(NetmemRef netmem, int dmaSyncSize, bool allowDirect)
     {
-        NetmemDescHeader* h = CheckPut(netmem);
-        if (h->PpRefCount != 1 && !UnrefShared(netmem, h))
+        NetmemDescHeader* h = netmem.Header;
+        Unref u = allowDirect && _owned ? UnrefDirect(h) : UnrefAtomic(h);
+        if (u != Unref.Last)
         {
+            if (u != Unref.Kept)
+            {
+                ThrowMisuse(netmem, u);
+            }
+
             return;
         }
 
@@ -63,32 +70,69 @@ public sealed unsafe partial class PagePool
 
     /// <summary>
     /// Drops one reference on each of <paramref name="netmems"/>, then recycles those that hit
-    /// zero into the ring with one reservation; what does not fit is released. Any thread.
-    /// Every ref is checked before any is put, so a misuse anywhere changes nothing.
+    /// zero into the ring, one reservation per 64; what does not fit is released. Any thread.
+    /// References are dropped through the same atomic step as <see cref="PutNetmem"/>, all of
+    /// them before anything is recycled: a misuse anywhere (a ref from another pool, one already
+    /// put, or one given more times than it is held, e.g. twice in this call) gives back the
+    /// references this call already dropped and throws, so nothing changed.
     /// </summary>
+    /// <exception cref="PagePoolMisuseException">A ref is from another pool, already returned, or put more times than it is held.</exception>
     public void PutBulk(ReadOnlySpan<NetmemRef> netmems)
     {
-        foreach (NetmemRef r in netmems)
+        // One bit per ref: set when this call dropped its last reference and must recycle it.
+        int words = (netmems.Length + 63) >> 6;
+        ulong[]? rented = null;
+        Span<ulong> last = words <= 16 ? stackalloc ulong[16] : (rented = ArrayPool<ulong>.Shared.Rent(words));
+        last = last[..words];
+        last.Clear();
+        try
         {
-            CheckPut(r);
-        }
+            for (int i = 0; i < netmems.Length; i++)
+            {
+                Unref u = UnrefAtomic(netmems[i].Header);
+                if (u == Unref.Last)
+                {
+                    last[i >> 6] |= 1UL << i;
+                }
+                else if (u != Unref.Kept)
+                {
+                    // Named before the undo: a duplicate in this call is InPool by our own claim.
+                    PagePoolMisuseException e = Misuse(netmems[i], u);
+                    UndoUnrefs(netmems[..i], last);
+                    throw e;
+                }
+            }
 
+            RecycleClaimed(netmems, last);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<ulong>.Shared.Return(rented);
+            }
+        }
+    }
+
+    /// <summary>Recycles the refs whose bit is set in <paramref name="last"/> into the ring, 64 to a reservation.</summary>
+    private void RecycleClaimed(ReadOnlySpan<NetmemRef> netmems, ReadOnlySpan<ulong> last)
+    {
         Span<nuint> batch = stackalloc nuint[RefillBatch];
         int n = 0;
-        foreach (NetmemRef r in netmems)
+        for (int i = 0; i < netmems.Length; i++)
         {
-            NetmemDescHeader* h = r.Header;
-            if (h->PpRefCount != 1 && !UnrefShared(r, h))
+            if ((last[i >> 6] & (1UL << i)) == 0)
             {
                 continue;
             }
 
+            NetmemRef r = netmems[i];
             if (_dmaSyncDev)
             {
                 SyncForDevice(-1);
             }
 
-            if (!TryPark(r, h))
+            if (!TryPark(r, r.Header))
             {
                 continue;
             }
@@ -102,6 +146,31 @@ public sealed unsafe partial class PagePool
         }
 
         FlushToRing(batch[..n]);
+    }
+
+    /// <summary>
+    /// Gives back, newest first, the references a refused <see cref="PutBulk"/> already dropped:
+    /// a netmem whose last reference was claimed goes back in flight with count 1 (the value the
+    /// claim left), any other gets its reference back. A claimed netmem goes back as
+    /// InFlightShared, whichever state it was claimed from: an earlier ref of the same netmem in
+    /// this call may have dropped a reference that is being given back too, and the counted
+    /// path is right for any count. No other thread can have taken a claimed netmem meanwhile:
+    /// it is in no cache or ring yet.
+    /// </summary>
+    private static void UndoUnrefs(ReadOnlySpan<NetmemRef> done, ReadOnlySpan<ulong> last)
+    {
+        for (int i = done.Length - 1; i >= 0; i--)
+        {
+            NetmemDescHeader* h = done[i].Header;
+            if ((last[i >> 6] & (1UL << i)) != 0)
+            {
+                Volatile.Write(ref h->State, (int)NetmemState.InFlightShared);
+            }
+            else
+            {
+                Interlocked.Increment(ref h->PpRefCount);
+            }
+        }
     }
 
     /// <summary>Enqueues a batch with one reservation; releases what does not fit.</summary>
@@ -120,55 +189,141 @@ public sealed unsafe partial class PagePool
         }
     }
 
-    /// <summary>
-    /// Checks a returned ref before anything changes: it must be this pool's and in use.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private NetmemDescHeader* CheckPut(NetmemRef netmem)
+    /// <summary>What dropping one pool reference did.</summary>
+    private enum Unref
     {
-        NetmemDescHeader* h = netmem.Header;
-        if (h == null || h->PoolId != _id || h->State != (int)NetmemState.InFlight)
-        {
-            ThrowMisuse(netmem);
-        }
+        /// <summary>Other references remain; nothing else to do.</summary>
+        Kept,
 
-        return h;
+        /// <summary>It was the last: the caller now owns the netmem, marked InPool, and must recycle or release it.</summary>
+        Last,
+
+        /// <summary>Refused: the netmem was already InPool (a double put). Nothing changed.</summary>
+        DoublePut,
+
+        /// <summary>Refused: not this pool's, or its count is already zero. Nothing changed.</summary>
+        Refused,
     }
 
     /// <summary>
-    /// More than one reference is held (frags, or holders that took extra pool references):
-    /// drop ours atomically. True when it was the last; the count is then reset to 1, the value
-    /// a netmem parked in the pool carries.
+    /// Drops one reference from any thread. A netmem with a single holder is claimed by one CAS
+    /// of its <see cref="NetmemDescHeader.PoolState"/> from (this pool, InFlight) to (this pool,
+    /// InPool): the owner check, the state check and the claim are one atomic step, so of several
+    /// threads putting the same netmem at once exactly one gets <see cref="Unref.Last"/> and the
+    /// others <see cref="Unref.DoublePut"/>.
     /// </summary>
-    private bool UnrefShared(NetmemRef netmem, NetmemDescHeader* h)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Unref UnrefAtomic(NetmemDescHeader* h)
+    {
+        if (h == null)
+        {
+            return Unref.Refused;
+        }
+
+        long single = NetmemDescHeader.MakePoolState(_id, NetmemState.InFlight);
+        long seen = Interlocked.CompareExchange(ref h->PoolState, NetmemDescHeader.MakePoolState(_id, NetmemState.InPool), single);
+        return seen == single ? Unref.Last : UnrefOther(h, seen);
+    }
+
+    /// <summary>
+    /// Drops one reference on the owned pool's consumer thread (<c>allowDirect</c>) with a plain
+    /// read and write: the fast path pays no atomic. The caller guarantees that no other thread
+    /// puts this netmem at the same time.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Unref UnrefDirect(NetmemDescHeader* h)
+    {
+        if (h == null)
+        {
+            return Unref.Refused;
+        }
+
+        long seen = h->PoolState;
+        if (seen != NetmemDescHeader.MakePoolState(_id, NetmemState.InFlight))
+        {
+            return UnrefOther(h, seen);
+        }
+
+        h->State = (int)NetmemState.InPool;
+        return Unref.Last;
+    }
+
+    /// <summary>
+    /// The put did not find a single-holder netmem of this pool (<paramref name="seen"/> is what
+    /// it found): count a shared one down, or name the refusal. Nothing changed on a refusal.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Unref UnrefOther(NetmemDescHeader* h, long seen)
+    {
+        if ((int)(seen >> 32) != _id)
+        {
+            return Unref.Refused;
+        }
+
+        return (NetmemState)(int)seen switch
+        {
+            NetmemState.InFlightShared => UnrefShared(h),
+            NetmemState.InPool => Unref.DoublePut,
+            _ => Unref.Refused,
+        };
+    }
+
+    /// <summary>
+    /// The last reference of a netmem that had several: one CAS moves it from InFlightShared to
+    /// InPool, or finds it already there.
+    /// </summary>
+    private static Unref ClaimLast(NetmemDescHeader* h)
+    {
+        int seen = Interlocked.CompareExchange(ref h->State, (int)NetmemState.InPool, (int)NetmemState.InFlightShared);
+        if (seen == (int)NetmemState.InFlightShared)
+        {
+            return Unref.Last;
+        }
+
+        return seen == (int)NetmemState.InPool ? Unref.DoublePut : Unref.Refused;
+    }
+
+    /// <summary>
+    /// More than one reference was given (frags, or holders that took extra pool references):
+    /// drop ours atomically. When it was the last, the count is reset to 1 (the value a parked
+    /// netmem carries) and the netmem is claimed.
+    /// </summary>
+    private static Unref UnrefShared(NetmemDescHeader* h)
     {
         long left = Interlocked.Decrement(ref h->PpRefCount);
         if (left > 0)
         {
-            return false;
+            return Unref.Kept;
         }
 
         if (left < 0)
         {
             Interlocked.Increment(ref h->PpRefCount);
-            ThrowMisuse(netmem);
+            return Unref.Refused;
         }
 
         h->PpRefCount = 1;
-        return true;
+        return ClaimLast(h);
     }
 
     /// <summary>Takes another pool reference on a netmem in use (a second holder, as an skb clone would).</summary>
     public void GetNetmemReference(NetmemRef netmem)
     {
-        NetmemDescHeader* h = CheckPut(netmem);
+        NetmemDescHeader* h = netmem.Header;
+        if (h == null || h->PoolId != _id || h->State is not ((int)NetmemState.InFlight or (int)NetmemState.InFlightShared))
+        {
+            ThrowMisuse(netmem, Unref.Refused);
+        }
+
+        // Count first, then mark shared: from here on puts count down instead of claiming.
         Interlocked.Increment(ref h->PpRefCount);
+        Interlocked.CompareExchange(ref h->State, (int)NetmemState.InFlightShared, (int)NetmemState.InFlight);
     }
 
     /// <summary>
-    /// The last pool reference is gone: marks the netmem parked and returns true when it may be
-    /// reused; false when it was released instead (a holder outside the pool still has the page,
-    /// or the pool is destroyed).
+    /// The last pool reference is gone and claimed (state InPool): true when it may be reused;
+    /// false when it was released instead (a holder outside the pool still has the page, or the
+    /// pool is destroyed).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryPark(NetmemRef netmem, NetmemDescHeader* h)
@@ -180,7 +335,6 @@ public sealed unsafe partial class PagePool
             return false;
         }
 
-        h->State = (int)NetmemState.InPool;
         if (Volatile.Read(ref _destroyState) != 0)
         {
             ReleaseAfterDestroy(netmem);
@@ -203,11 +357,11 @@ public sealed unsafe partial class PagePool
         {
             if (allowDirect)
             {
-                int n = _cacheCount;
+                int n = _own->Count;
                 if (n < AllocCacheSize)
                 {
                     _cache[n] = netmem.Value;
-                    _cacheCount = n + 1;
+                    _own->Count = n + 1;
                     _cs[(int)Stat.RecycleCached]++;
                     return;
                 }
@@ -284,27 +438,33 @@ public sealed unsafe partial class PagePool
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ThrowMisuse(NetmemRef netmem)
+    private void ThrowMisuse(NetmemRef netmem, Unref seen) => throw Misuse(netmem, seen);
+
+    /// <summary>
+    /// Names a refused put. <paramref name="seen"/> is what the refusing step saw, so a double
+    /// put is named as one even when the winner's netmem has been handed out again since.
+    /// </summary>
+    private PagePoolMisuseException Misuse(NetmemRef netmem, Unref seen)
     {
         if (netmem.IsNull)
         {
-            throw new PagePoolMisuseException(PagePoolMisuse.NullRef, Name, netmem, $"{this}: cannot put a null netmem.");
+            return new PagePoolMisuseException(PagePoolMisuse.NullRef, Name, netmem, $"{this}: cannot put a null netmem.");
         }
 
         NetmemDescHeader* h = netmem.Header;
-        if (h->PoolId == _id && h->State == (int)NetmemState.InPool)
+        if (seen == Unref.DoublePut || (h->PoolId == _id && h->State == (int)NetmemState.InPool))
         {
-            throw new PagePoolMisuseException(PagePoolMisuse.DoublePut, Name, netmem,
+            return new PagePoolMisuseException(PagePoolMisuse.DoublePut, Name, netmem,
                 $"{this}: double put of {netmem}: it was already returned and sits in the pool.");
         }
 
         if ((h->PoolId == _id && h->PpRefCount <= 0) || (h->PoolId == 0 && h->LastPoolId == _id))
         {
-            throw new PagePoolMisuseException(PagePoolMisuse.PutAfterZero, Name, netmem,
+            return new PagePoolMisuseException(PagePoolMisuse.PutAfterZero, Name, netmem,
                 $"{this}: put of {netmem} after its pool count reached zero and it left the pool.");
         }
 
-        throw new PagePoolMisuseException(PagePoolMisuse.ForeignPool, Name, netmem,
+        return new PagePoolMisuseException(PagePoolMisuse.ForeignPool, Name, netmem,
             $"{this}: {netmem} belongs to page pool {h->PoolId}, not to this pool.");
     }
 }

@@ -11,7 +11,6 @@ public sealed unsafe partial class PagePool
     /// </summary>
     private NetmemRef AllocShared()
     {
-        ThrowIfDestroyed();
         CpuCache* c = CurrentCpuCache();
         if (Interlocked.CompareExchange(ref c->Lock, 1, 0) != 0)
         {
@@ -20,6 +19,9 @@ public sealed unsafe partial class PagePool
 
         try
         {
+            // Checked under the cache's lock, which Dispose takes to drain it: a refill can never
+            // land in a cache that Dispose already drained.
+            ThrowIfDestroyed();
             int n = c->Count;
             if (n != 0)
             {
@@ -47,6 +49,7 @@ public sealed unsafe partial class PagePool
 
     private NetmemRef AllocSharedContended()
     {
+        ThrowIfDestroyed();
         nuint one;
         int got = RefillFromRing(&one, 1, null);
         if (got != 0)
@@ -62,7 +65,10 @@ public sealed unsafe partial class PagePool
 
     /// <summary>
     /// Shared mode: park a recycled netmem in the current CPU's cache; a full cache first flushes
-    /// half of itself to the ring so other CPUs can reach those pages.
+    /// half of itself to the ring so other CPUs can reach those pages. The destroy state is read
+    /// again under the cache's lock, the lock <see cref="Dispose"/> takes to drain that cache: a
+    /// returner that parks holds the lock before the drain (which then takes its page), and one
+    /// that takes the lock after the drain sees the pool destroyed and releases its page.
     /// </summary>
     private void RecycleShared(nuint value)
     {
@@ -70,6 +76,13 @@ public sealed unsafe partial class PagePool
         if (Interlocked.CompareExchange(ref c->Lock, 1, 0) != 0)
         {
             RecycleInRing(value);
+            return;
+        }
+
+        if (Volatile.Read(ref _destroyState) != 0)
+        {
+            Volatile.Write(ref c->Lock, 0);
+            ReleaseAfterDestroy(new NetmemRef(value));
             return;
         }
 

@@ -27,6 +27,33 @@ namespace Netmem;
 /// <para>Pool reference counts follow the kernel: a netmem parked in the pool has count 1 and
 /// state <c>InPool</c>; a put on it is a double put. Counters live in per-CPU padded blocks (see
 /// <see cref="GetStats"/>).</para>
+/// <para><b>Misuse detection, exactly.</b> A netmem handed to a single holder is
+/// (this pool, <c>InFlight</c>) in its descriptor's <c>PoolState</c> word; a put claims it by
+/// moving that word to (this pool, <c>InPool</c>), and only the claimer recycles or releases it.
+/// A netmem given more than one pool reference (frags, <see cref="GetNetmemReference"/>) is
+/// <c>InFlightShared</c>: puts drop references with an atomic decrement, and the one that drops
+/// the last claims it the same way. Detected, with nothing changed
+/// (<see cref="PagePoolMisuseException"/>): a null ref; a ref of another pool or of none
+/// (<c>ForeignPool</c>); a put of a netmem parked in this pool, whether the two puts are
+/// sequential or concurrent (<c>DoublePut</c>); a put after the pool released the netmem, while
+/// no pool has taken it again (<c>PutAfterZero</c>); in <see cref="PutBulk"/>, any of these for
+/// any ref, including a ref given more times than it is held within one call, after which the
+/// references the call had already dropped are given back. Every put that can race another
+/// thread claims with one CAS: <see cref="PutNetmem"/> without <c>allowDirect</c>,
+/// <see cref="PutNetmemAny"/>, <see cref="PutBulk"/>, every put on a shared-mode pool, and the
+/// last put of a shared netmem. So when two threads put the same netmem at the same instant,
+/// exactly one put succeeds and the other raises <c>DoublePut</c>, and the netmem enters the
+/// cache or ring once.
+/// Not detected: (1) a put with <c>allowDirect</c> on an owned pool (<see cref="RecycleDirect"/>)
+/// claims a single-holder netmem with a plain read and write, because the caller guarantees it
+/// is the consumer and the fast path pays no atomic: if another thread puts the same netmem at
+/// that same instant, both puts may succeed and the netmem is then in the cache and the ring at
+/// once (a sequential double put on this path is still detected). (2) A put through a stale
+/// handle after this pool handed the netmem out again: it is indistinguishable from the new
+/// owner's put and takes the new owner's reference. (3) Surplus puts on a netmem with several
+/// references are counted, not checked, until its count would go below zero or its last
+/// reference is already claimed. Allocation checks nothing: it trusts the state the put
+/// left.</para>
 /// </remarks>
 public sealed unsafe partial class PagePool : IDisposable
 {
@@ -56,8 +83,12 @@ public sealed unsafe partial class PagePool : IDisposable
     /// <summary>The owned-mode alloc cache, touched only by the consumer.</summary>
     private readonly nuint* _cache;
 
-    /// <summary>Entries in <see cref="_cache"/>.</summary>
-    private int _cacheCount;
+    /// <summary>
+    /// The owned-mode cache's header (its count), in native memory on a cache line of its own:
+    /// as a field of this object it shared a line with the fields every remote put reads, so each
+    /// consumer alloc pulled that line away from the returning thread.
+    /// </summary>
+    private readonly CpuCache* _own;
 
     /// <summary>Shared-mode per-CPU caches, one 64-byte header each, null in owned mode.</summary>
     private readonly CpuCache* _cpuCaches;
@@ -96,6 +127,10 @@ public sealed unsafe partial class PagePool : IDisposable
         _stats = new PagePoolCounters();
         _cs = _stats.Consumer;
         _cache = (nuint*)NativeMemory.AlignedAlloc(AllocCacheSize * (nuint)sizeof(nuint), 64);
+        _own = (CpuCache*)NativeMemory.AlignedAlloc((nuint)sizeof(CpuCache), 64);
+        NativeMemory.Clear(_own, (nuint)sizeof(CpuCache));
+        _own->Slots = _cache;
+        _own->Stats = _cs;
         if (!_owned)
         {
             _cpuCount = Environment.ProcessorCount;
@@ -159,7 +194,7 @@ public sealed unsafe partial class PagePool : IDisposable
     public long Inflight => _stats.Inflight();
 
     /// <summary>Entries in the owned-mode alloc cache (consumer only).</summary>
-    public int AllocCacheCount => _cacheCount;
+    public int AllocCacheCount => _own->Count;
 
     /// <summary>Entries now in the recycle ring.</summary>
     public int RingCount => _ring.Count;
@@ -269,7 +304,10 @@ public sealed unsafe partial class PagePool : IDisposable
 
     public override string ToString() => $"page_pool {_id} '{Name}'";
 
-    /// <summary>A shared-mode per-CPU cache: lock word, count, slot and counter pointers on one cache line.</summary>
+    /// <summary>
+    /// An alloc cache's header on a cache line of its own: lock word, count, slot and counter
+    /// pointers. One per CPU in shared mode; one for the consumer in owned mode (lock unused).
+    /// </summary>
     [StructLayout(LayoutKind.Explicit, Size = 64)]
     private struct CpuCache
     {

@@ -9,17 +9,27 @@ namespace Netmem.Rings;
 /// enqueue and dequeue. The page pool's return path for pages freed away from the consumer.
 /// </summary>
 /// <remarks>
-/// <para>Slot protocol (after Vyukov's bounded queue, as in .NET's ConcurrentQueueSegment): each
-/// slot carries a sequence number. Slot <c>i % capacity</c> is free for the producer of position
-/// <c>i</c> when its sequence equals <c>i</c>, and full for the consumer of position <c>i</c> when
-/// it equals <c>i + 1</c>. A consumer that has read position <c>i</c> sets the sequence to
-/// <c>i + capacity</c>, which frees it for the producer one lap later.</para>
-/// <para>Bulk: a producer reserves <c>n</c> consecutive positions with one CAS on the tail, after
-/// checking against the head that they lie within one lap; a consumer reserves with one CAS on the
-/// head, bounded by the tail. A reserved slot may still be finishing its previous occupant (a
-/// consumer reserved it but has not yet copied the value out, or a producer reserved it but has
-/// not yet published), so each slot's sequence is awaited with a short spin before it is touched.
-/// Head and tail sit on their own cache lines.</para>
+/// <para>Slot protocol (Vyukov's bounded queue, as in .NET's <c>ConcurrentQueueSegment</c>): each
+/// slot carries a sequence number. Slot <c>p % capacity</c> is free for the producer of position
+/// <c>p</c> when its sequence equals <c>p</c>, and published for the consumer of position <c>p</c>
+/// when it equals <c>p + 1</c>. A consumer that has copied position <c>p</c> out sets the sequence
+/// to <c>p + capacity</c>, which frees the slot for the producer one lap later. The sequences are
+/// set up this way by the constructor.</para>
+/// <para>Reservation looks at the slots, never at the other side's index: a producer reserves
+/// positions <c>[t, t + n)</c> after seeing those slots free, with one CAS on the tail; a consumer
+/// reserves <c>[h, h + n)</c> after seeing those slots published, with one CAS on the head. So a
+/// consumer only ever takes slots whose value is already there, and a producer only slots whose
+/// old value is already gone: neither side ever waits for the other, and a failed CAS means a peer
+/// on the same side made progress.</para>
+/// <para>What a stalled thread holds back: a producer preempted between its reservation and its
+/// publication leaves its slot unpublished. A consumer sees that slot as the end of the ring: it
+/// takes the values published before it and returns (it does not spin), and the values other
+/// producers published behind it are taken once the stalled producer publishes. Likewise a
+/// consumer preempted between its reservation and copying out makes that one slot look full to
+/// producers a lap later. <see cref="Count"/> counts reserved positions, so it may include slots
+/// not yet published.</para>
+/// <para>Head and tail sit on their own cache lines; producers touch the tail and the slots,
+/// consumers the head and the slots.</para>
 /// </remarks>
 public sealed unsafe class PtrRing : IDisposable
 {
@@ -36,6 +46,8 @@ public sealed unsafe class PtrRing : IDisposable
             throw new ArgumentOutOfRangeException(nameof(size), size, "Ring size must be in 1..16777216.");
         }
 
+        // At least 2: a slot's "free for the next lap" sequence (p + capacity) must differ from
+        // its "published" sequence (p + 1).
         int cap = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(size, 2));
         Capacity = cap;
         _mask = cap - 1;
@@ -50,17 +62,18 @@ public sealed unsafe class PtrRing : IDisposable
     /// <summary>How many values the ring can hold.</summary>
     public int Capacity { get; }
 
-    /// <summary>Approximate number of values in the ring (exact when quiescent).</summary>
+    /// <summary>Approximate number of values in the ring: positions reserved by producers and not yet by consumers (exact when quiescent).</summary>
     public int Count
     {
         get
         {
-            long t = Volatile.Read(ref _pos.Tail);
             long h = Volatile.Read(ref _pos.Head);
+            long t = Volatile.Read(ref _pos.Tail);
             return (int)Math.Clamp(t - h, 0, Capacity);
         }
     }
 
+    /// <summary>True when <see cref="Count"/> is zero.</summary>
     public bool IsEmpty => Count == 0;
 
     /// <summary>Values ever enqueued (positions reserved by producers), for counters derived from the ring.</summary>
@@ -70,7 +83,7 @@ public sealed unsafe class PtrRing : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryEnqueue(nuint value)
     {
-        long pos = Reserve(ref _pos.Tail, 1, producer: true);
+        long pos = ReserveForEnqueue(1, exact: true, out _);
         if (pos < 0)
         {
             return false;
@@ -80,11 +93,11 @@ public sealed unsafe class PtrRing : IDisposable
         return true;
     }
 
-    /// <summary>Removes one value. False when the ring is empty.</summary>
+    /// <summary>Removes one value. False when the ring is empty or its next value is not published yet.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryDequeue(out nuint value)
     {
-        long pos = Reserve(ref _pos.Head, 1, producer: false);
+        long pos = Reserve(ref _pos.Head, Published, 1, exact: true, out _);
         if (pos < 0)
         {
             value = 0;
@@ -106,7 +119,7 @@ public sealed unsafe class PtrRing : IDisposable
             return 0;
         }
 
-        long start = ReserveUpTo(ref _pos.Tail, values.Length, producer: true, out int n);
+        long start = ReserveForEnqueue(values.Length, exact: false, out int n);
         for (int i = 0; i < n; i++)
         {
             Publish(start + i, values[i]);
@@ -123,7 +136,12 @@ public sealed unsafe class PtrRing : IDisposable
             return false;
         }
 
-        long start = Reserve(ref _pos.Tail, values.Length, producer: true);
+        if (values.IsEmpty)
+        {
+            return true;
+        }
+
+        long start = ReserveForEnqueue(values.Length, exact: true, out _);
         if (start < 0)
         {
             return false;
@@ -137,7 +155,10 @@ public sealed unsafe class PtrRing : IDisposable
         return true;
     }
 
-    /// <summary>Removes up to <paramref name="dest"/>.Length values as one reservation. Returns how many.</summary>
+    /// <summary>
+    /// Removes up to <paramref name="dest"/>.Length published values as one reservation, stopping
+    /// at the first slot not yet published. Returns how many.
+    /// </summary>
     public int DequeueBurst(Span<nuint> dest)
     {
         if (dest.IsEmpty)
@@ -145,7 +166,7 @@ public sealed unsafe class PtrRing : IDisposable
             return 0;
         }
 
-        long start = ReserveUpTo(ref _pos.Head, dest.Length, producer: false, out int n);
+        long start = Reserve(ref _pos.Head, Published, Math.Min(dest.Length, Capacity), exact: false, out int n);
         for (int i = 0; i < n; i++)
         {
             dest[i] = Take(start + i);
@@ -157,7 +178,17 @@ public sealed unsafe class PtrRing : IDisposable
     /// <summary>Removes exactly <paramref name="dest"/>.Length values, or none.</summary>
     public bool DequeueBulk(Span<nuint> dest)
     {
-        long start = Reserve(ref _pos.Head, dest.Length, producer: false);
+        if (dest.Length > Capacity)
+        {
+            return false;
+        }
+
+        if (dest.IsEmpty)
+        {
+            return true;
+        }
+
+        long start = Reserve(ref _pos.Head, Published, dest.Length, exact: true, out _);
         if (start < 0)
         {
             return false;
@@ -171,92 +202,95 @@ public sealed unsafe class PtrRing : IDisposable
         return true;
     }
 
-    /// <summary>Reserves exactly <paramref name="n"/> positions; -1 when they are not available.</summary>
+    /// <summary>A slot's sequence minus its position: 0 when free for its producer.</summary>
+    private const long Free = 0;
+
+    /// <summary>A slot's sequence minus its position: 1 when published for its consumer.</summary>
+    private const long Published = 1;
+
+    /// <summary>
+    /// Reserves up to <paramref name="want"/> free positions for a producer; the caller must
+    /// <see cref="Publish"/> each. Internal so a test can stall a producer between the two steps.
+    /// Returns the first position and the count in <paramref name="n"/>, or -1 (n = 0) when none
+    /// (or, with <paramref name="exact"/>, fewer than <paramref name="want"/>) are free.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private long Reserve(ref long counter, int n, bool producer)
+    internal long ReserveForEnqueue(int want, bool exact, out int n) =>
+        Reserve(ref _pos.Tail, Free, want, exact, out n);
+
+    /// <summary>
+    /// Reserves a run of consecutive positions from <paramref name="index"/> (tail or head) whose
+    /// slots are all in the <paramref name="ready"/> state for this lap: free for a producer,
+    /// published for a consumer. One CAS moves the index past the run. A slot whose sequence is
+    /// behind the position is not ready (ring full or empty there); one ahead of it means a peer
+    /// moved the index since we read it, so we read it again.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private long Reserve(ref long index, long ready, int want, bool exact, out int n)
     {
         while (true)
         {
-            long mine = Volatile.Read(ref counter);
-            long avail = Available(mine, producer);
-            if (avail < n)
+            long start = Volatile.Read(ref index);
+            int k = 0;
+            long diff = 0;
+            while (k < want)
             {
-                return -1;
+                long pos = start + k;
+                diff = Volatile.Read(ref _slots[pos & _mask].Seq) - (pos + ready);
+                if (diff != 0)
+                {
+                    break;
+                }
+
+                k++;
             }
 
-            if (Interlocked.CompareExchange(ref counter, mine + n, mine) == mine)
+            if (k == 0 || (exact && k < want))
             {
-                return mine;
+                if (diff < 0)
+                {
+                    // Not ready: the ring is full (producer) or empty up to an unpublished slot
+                    // (consumer). Neither side waits for the other.
+                    n = 0;
+                    return -1;
+                }
+
+                // A sequence ahead of its position: a peer moved the index past it.
+                continue;
+            }
+
+            if (Interlocked.CompareExchange(ref index, start + k, start) == start)
+            {
+                n = k;
+                return start;
             }
         }
     }
 
-    private long ReserveUpTo(ref long counter, int want, bool producer, out int n)
-    {
-        while (true)
-        {
-            long mine = Volatile.Read(ref counter);
-            long avail = Available(mine, producer);
-            if (avail <= 0)
-            {
-                n = 0;
-                return mine;
-            }
-
-            int take = (int)Math.Min(avail, want);
-            if (Interlocked.CompareExchange(ref counter, mine + take, mine) == mine)
-            {
-                n = take;
-                return mine;
-            }
-        }
-    }
-
-    /// <summary>Positions free for a producer whose tail is <paramref name="mine"/>, or filled for a consumer whose head is <paramref name="mine"/>.</summary>
+    /// <summary>Writes a reserved position's value and publishes it to consumers.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private long Available(long mine, bool producer) =>
-        producer
-            ? Capacity - (mine - Volatile.Read(ref _pos.Head))
-            : Volatile.Read(ref _pos.Tail) - mine;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Publish(long pos, nuint value)
+    internal void Publish(long pos, nuint value)
     {
         Slot* s = _slots + (pos & _mask);
-        if (Volatile.Read(ref s->Seq) != pos)
-        {
-            WaitFor(s, pos);
-        }
-
         s->Value = value;
-        Volatile.Write(ref s->Seq, pos + 1);
+
+        // Release: a consumer that sees the sequence sees the value.
+        Volatile.Write(ref s->Seq, pos + Published);
     }
 
+    /// <summary>Copies a reserved position's value out and frees the slot for the next lap.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private nuint Take(long pos)
     {
         Slot* s = _slots + (pos & _mask);
-        if (Volatile.Read(ref s->Seq) != pos + 1)
-        {
-            WaitFor(s, pos + 1);
-        }
-
         nuint v = s->Value;
+
+        // Release: the value is read before a producer of the next lap may overwrite it.
         Volatile.Write(ref s->Seq, pos + Capacity);
         return v;
     }
 
-    /// <summary>The slot is still finishing its previous occupant: a peer reserved it and is mid-copy.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void WaitFor(Slot* s, long seq)
-    {
-        SpinWait spin = default;
-        while (Volatile.Read(ref s->Seq) != seq)
-        {
-            spin.SpinOnce(sleep1Threshold: -1);
-        }
-    }
-
+    /// <summary>Frees the slots. The ring must no longer be in use.</summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)

@@ -1,3 +1,5 @@
+using Netmem.Diagnostics;
+using Netmem.Drivers.Parsing;
 using Netmem.Native;
 using Netmem.Net;
 
@@ -12,6 +14,11 @@ namespace Netmem.Drivers.Common;
 /// waits until it has, and takes its memory; <see cref="Start"/> hands it memory and lets it
 /// run. The loop binds the queue's <see cref="NapiContext"/> to its thread, so the pools know
 /// their consumer, and may pin itself to a CPU.
+/// <para>No exception escapes the thread (the kernel's WARN-and-drop): one thrown by a receive
+/// step is caught, counted in <see cref="RxCounters.PollExceptions"/>, traced through
+/// <see cref="NetmemEventSource"/>, the datagram in hand is given back to its pool
+/// (<see cref="QueueMemory"/> keeps it for that reason) and, if a frame was in hand, counted as a
+/// <see cref="DropReason.PollFault"/> drop; then the loop polls on.</para>
 /// </remarks>
 public abstract class NapiPollThread : IDisposable
 {
@@ -109,12 +116,29 @@ public abstract class NapiPollThread : IDisposable
     /// <summary>Interrupts <see cref="WaitForWork"/>.</summary>
     protected abstract void Wake();
 
+    /// <summary>
+    /// Called on the poll thread after <see cref="Poll"/> threw, once the datagram the shared
+    /// receive path had in hand went back to its pool: give back whatever else the unfinished
+    /// poll held (a descriptor, a FIFO slot) and make the next poll start after the frame that
+    /// failed. True when a frame was in hand; it is then counted as a
+    /// <see cref="DropReason.PollFault"/> drop.
+    /// </summary>
+    protected virtual bool DropFrameInHand(QueueMemory mem) => false;
+
     private void Loop()
     {
         _napi.BindToCurrentThread();
         if (_pinCpu is int cpu)
         {
-            Sys.SchedSetaffinity(cpu);
+            try
+            {
+                Sys.SchedSetaffinity(cpu);
+            }
+            catch (Exception e)
+            {
+                // The queue still works unpinned; say why it is not pinned.
+                Report(e);
+            }
         }
 
         SpinWait spin = default;
@@ -148,8 +172,20 @@ public abstract class NapiPollThread : IDisposable
                 continue;
             }
 
+            QueueMemory mem = _mem!;
             _busy = true;
-            bool worked = Poll(_mem!);
+            bool worked;
+            try
+            {
+                worked = Poll(mem);
+            }
+            catch (Exception e)
+            {
+                // Go straight on to the next frame when one was dropped; otherwise back off as
+                // after an empty poll, so a fault that repeats without frames does not spin.
+                worked = OnPollFault(mem, e);
+            }
+
             _busy = false;
             if (worked)
             {
@@ -161,13 +197,61 @@ public abstract class NapiPollThread : IDisposable
             }
             else
             {
-                WaitForWork();
+                try
+                {
+                    WaitForWork();
+                }
+                catch (Exception e)
+                {
+                    Report(e);
+                }
+
                 spin.Reset();
             }
         }
 
         _napi.Unbind();
         _stopped.Set();
+    }
+
+    /// <summary>
+    /// A receive step threw: give back the datagram in hand, let the driver drop the frame it
+    /// was on, count and trace. Runs on the poll thread, the consumer of the queue's pools.
+    /// True when a frame was dropped.
+    /// </summary>
+    private bool OnPollFault(QueueMemory mem, Exception e)
+    {
+        Report(e);
+        try
+        {
+            mem.InHand.GiveBack();
+            if (DropFrameInHand(mem))
+            {
+                Counters.Drop(DropReason.PollFault);
+                return true;
+            }
+        }
+        catch (Exception cleanup)
+        {
+            // Giving back failed too (a pool that is itself broken): count it and go on.
+            Report(cleanup);
+        }
+
+        return false;
+    }
+
+    /// <summary>Counts a caught exception and traces it (when a listener asked for errors).</summary>
+    private void Report(Exception e)
+    {
+        long count = Counters.PollException();
+        try
+        {
+            NetmemEventSource.Log.NapiPollCaught(Device, QueueIndex, count, e);
+        }
+        catch (Exception)
+        {
+            // Tracing must not take the poll loop down either; the counter already has it.
+        }
     }
 
     /// <summary>Stops the queue if it runs, frees the memory it ran on, and ends the thread (device teardown).</summary>

@@ -32,6 +32,24 @@ public sealed class QueueMemory
     /// <summary>Rx descriptors posted.</summary>
     public int Posted => _count;
 
+    /// <summary>The datagram the poll loop is assembling on this memory (see <see cref="RxPacketInHand"/>).</summary>
+    internal RxPacketInHand InHand { get; } = new();
+
+    /// <summary>
+    /// Test hook: called by the poll loop with a datagram's fragments in hand, just before they
+    /// are handed to the socket. A test throws from it to check that a fault in a receive step
+    /// is caught, counted and traced, and leaks nothing. Null (the only production value) costs
+    /// one load per datagram.
+    /// </summary>
+    internal Action? FaultInjection { get; set; }
+
+    /// <summary>Allocates queue <paramref name="queueIndex"/>'s memory as <paramref name="options"/> describe.</summary>
+    public static QueueMemory Allocate(NetDevice device, int queueIndex, QueueMemoryOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return Allocate(device, queueIndex, options.RxRingSize, options.PoolSize, options.PayloadAllowsUnreadable, options.MaxFrame, options.Arena);
+    }
+
     /// <summary>
     /// Allocates a queue's memory. <paramref name="payloadAllowsUnreadable"/> false is a driver
     /// that cannot take unreadable memory: binding a provider then fails the core's page-pool check.

@@ -9,12 +9,21 @@ public sealed class RxCounters
     private readonly long[] _drops = new long[ReasonCount];
     private long _packets;
     private long _bytes;
+    private long _pollExceptions;
 
     /// <summary>Datagrams delivered to sockets.</summary>
     public long Packets => Volatile.Read(ref _packets);
 
     /// <summary>Payload bytes delivered to sockets.</summary>
     public long Bytes => Volatile.Read(ref _bytes);
+
+    /// <summary>
+    /// Unexpected exceptions the queue's poll loop caught and survived (each also traced through
+    /// the EventSource). A frame in hand at the time is counted as a
+    /// <see cref="DropReason.PollFault"/> drop as well. Should stay zero: any other value is a bug
+    /// worth reporting.
+    /// </summary>
+    public long PollExceptions => Volatile.Read(ref _pollExceptions);
 
     /// <summary>Frames dropped, all reasons.</summary>
     public long Drops
@@ -69,6 +78,14 @@ public sealed class RxCounters
     {
         Volatile.Write(ref _packets, _packets + 1);
         Volatile.Write(ref _bytes, _bytes + payloadBytes);
+    }
+
+    /// <summary>Counts one caught poll-loop exception and returns the new total (poll loop only).</summary>
+    internal long PollException()
+    {
+        long n = _pollExceptions + 1;
+        Volatile.Write(ref _pollExceptions, n);
+        return n;
     }
 
     internal void Drop(DropReason reason) => Interlocked.Increment(ref _drops[(int)reason]);

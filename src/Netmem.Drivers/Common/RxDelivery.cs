@@ -53,33 +53,27 @@ public static class RxDelivery
             return;
         }
 
-        Span<RxFragment> frags = stackalloc RxFragment[MaxFragments];
-        int n = 0;
+        RxPacketInHand inHand = mem.InHand;
         int src = p.HeaderLength;
         int left = p.PayloadLength;
         while (left > 0)
         {
-            NetmemRef d = mem.TakeRxDescriptor();
-            if (d.IsNull || n == frags.Length)
+            NetmemRef d = inHand.HasRoom ? mem.TakeRxDescriptor() : NetmemRef.Null;
+            if (d.IsNull)
             {
-                if (!d.IsNull)
-                {
-                    mem.PayloadPool.RecycleDirect(d);
-                }
-
-                GiveBack(frags[..n], mem.PayloadPool);
+                inHand.GiveBack();
                 counters.Drop(DropReason.NoMemory);
                 return;
             }
 
             int len = Math.Min(left, d.Size);
+            inHand.Add(mem.PayloadPool, new RxFragment(d, 0, len));
             WritePayload(d, frame.Slice(src, len), dma);
-            frags[n++] = new RxFragment(d, 0, len);
             src += len;
             left -= len;
         }
 
-        Hand(socket, frags[..n], mem.PayloadPool, p.PayloadLength, counters);
+        Hand(socket, mem, p.PayloadLength, counters);
     }
 
     private static void DeliverLinear(ReadOnlySpan<byte> frame, in IpPacketInfo p, QueueMemory mem, DevmemSocket socket, RxCounters counters)
@@ -97,42 +91,56 @@ public static class RxDelivery
             return;
         }
 
+        mem.InHand.Add(mem.HeaderPool, new RxFragment(buf, offset + p.HeaderLength, p.PayloadLength));
         frame.CopyTo(buf.GetPageSpan()[offset..]);
-        Hand(socket, [new RxFragment(buf, offset + p.HeaderLength, p.PayloadLength)], mem.HeaderPool, p.PayloadLength, counters);
+        Hand(socket, mem, p.PayloadLength, counters);
     }
 
     /// <summary>
-    /// Header-data split: the device writes the headers into a header-pool buffer, where the
-    /// protocol stack consumes them and the buffer goes back at once. False (counted as
-    /// NoMemory) when there was no header buffer.
+    /// Header-data split: the device writes the headers into header-pool buffers, where the
+    /// protocol stack consumes them and each buffer goes back at once. Headers longer than one
+    /// buffer (an IPv6 extension-header chain can reach several KiB at a 9000-byte MTU) span as
+    /// many buffers as they need. False (counted as NoMemory) when there was no header buffer.
     /// </summary>
     internal static bool ConsumeHeaders(QueueMemory mem, ReadOnlySpan<byte> headers, RxCounters counters)
     {
-        NetmemRef header = mem.HeaderPool.AllocFrag(headers.Length, out int headerOffset);
-        if (header.IsNull)
+        PagePool pool = mem.HeaderPool;
+        int most = pool.NetmemSize;
+        while (!headers.IsEmpty)
         {
-            counters.Drop(DropReason.NoMemory);
-            return false;
+            int len = Math.Min(headers.Length, most);
+            NetmemRef header = pool.AllocFrag(len, out int headerOffset);
+            if (header.IsNull)
+            {
+                counters.Drop(DropReason.NoMemory);
+                return false;
+            }
+
+            headers[..len].CopyTo(header.GetPageSpan()[headerOffset..]);
+            pool.RecycleDirect(header);
+            headers = headers[len..];
         }
 
-        headers.CopyTo(header.GetPageSpan()[headerOffset..]);
-        mem.HeaderPool.RecycleDirect(header);
         return true;
     }
 
     /// <summary>
-    /// Hands one datagram's fragments to its socket and counts it delivered; when the socket
-    /// pushes back, the fragments go back to <paramref name="pool"/> and the drop is counted.
+    /// Hands the datagram in hand (<see cref="QueueMemory.InHand"/>) to its socket and counts it
+    /// delivered; when the socket pushes back, the fragments go back to their pool and the drop
+    /// is counted.
     /// </summary>
-    internal static void Hand(DevmemSocket socket, ReadOnlySpan<RxFragment> frags, PagePool pool, int payloadLength, RxCounters counters)
+    internal static void Hand(DevmemSocket socket, QueueMemory mem, int payloadLength, RxCounters counters)
     {
-        if (!socket.TryDeliver(frags))
+        mem.FaultInjection?.Invoke();
+        RxPacketInHand inHand = mem.InHand;
+        if (!socket.TryDeliver(inHand.Fragments))
         {
-            GiveBack(frags, pool);
+            inHand.GiveBack();
             counters.Drop(DropReason.SocketBackpressure);
             return;
         }
 
+        inHand.Handed();
         counters.Delivered(payloadLength);
     }
 
@@ -146,14 +154,6 @@ public static class RxDelivery
         else
         {
             data.CopyTo(d.GetPageSpan());
-        }
-    }
-
-    private static void GiveBack(ReadOnlySpan<RxFragment> frags, PagePool pool)
-    {
-        foreach (RxFragment f in frags)
-        {
-            pool.RecycleDirect(f.Netmem);
         }
     }
 }

@@ -37,6 +37,16 @@ public enum DropReason
 
     /// <summary>The device's receive FIFO was full: the frame never reached the poll loop.</summary>
     RxFifoFull,
+
+    /// <summary>The IP packet is larger than the device's MTU.</summary>
+    PacketTooBig,
+
+    /// <summary>
+    /// The receive step threw while the frame was in hand: the poll loop caught it, gave back
+    /// what the frame held, counted it in <see cref="Common.RxCounters.PollExceptions"/>, traced
+    /// it, and went on polling.
+    /// </summary>
+    PollFault,
 }
 
 /// <summary>Conversions between parser and driver drop reasons.</summary>

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Netmem.Drivers.Common;
 using Netmem.Drivers.Parsing;
+using Netmem.Native;
 using Netmem.Rings;
 
 namespace Netmem.Drivers.SimNic;
@@ -12,9 +13,10 @@ namespace Netmem.Drivers.SimNic;
 /// <remarks>
 /// The FIFO is two <see cref="PtrRing"/>s of slot indices over one unmanaged block: free slots
 /// and ready slots, so injectors on any thread and the poll loop never lock. Frames waiting in
-/// the FIFO survive a queue restart.
+/// the FIFO survive a queue restart. The type is public only as <see cref="SimNic"/>'s base type
+/// argument; everything on it beyond <see cref="NapiPollThread"/> is internal.
 /// </remarks>
-internal sealed unsafe class SimNicQueue : NapiPollThread
+public sealed unsafe class SimNicQueue : NapiPollThread
 {
     private const int Batch = 32;
 
@@ -25,13 +27,30 @@ internal sealed unsafe class SimNicQueue : NapiPollThread
     private readonly PtrRing _free;
     private readonly PtrRing _ready;
     private readonly ManualResetEventSlim _doorbell = new(false);
+    private readonly int _mtu;
+
+    /// <summary>FIFO slots the poll loop took in its last burst; processed in order, freed together.</summary>
+    private readonly nuint[] _burst = new nuint[Batch];
+
+    /// <summary>Slots in <see cref="_burst"/>; written by the poll loop, read by <see cref="IsIdle"/>.</summary>
+    private volatile int _burstCount;
+
+    /// <summary>The next slot of <see cref="_burst"/> to process: the frame in hand while a poll runs.</summary>
+    private volatile int _burstNext;
     private volatile bool _sleeping;
     private int _disposed;
 
-    public SimNicQueue(SimNic nic, int index, int fifoSlots, int maxFrame, int? pinCpu)
+    /// <summary>False while the queue is inactive (see <see cref="Deactivate"/>): injection goes elsewhere.</summary>
+    private volatile bool _accepting = true;
+
+    /// <summary>Injections between their check of <see cref="_accepting"/> and the end of their enqueue.</summary>
+    private int _injecting;
+
+    internal SimNicQueue(SimNic nic, int index, int fifoSlots, int mtu, int maxFrame, int? pinCpu)
         : base(nic.Device, index, pinCpu)
     {
         _nic = nic;
+        _mtu = mtu;
         _slotSize = (maxFrame + 63) & ~63;
         _slots = (byte*)NativeMemory.AlignedAlloc((nuint)fifoSlots * (nuint)_slotSize, 64);
         _lengths = new int[fifoSlots];
@@ -44,60 +63,148 @@ internal sealed unsafe class SimNicQueue : NapiPollThread
     }
 
     /// <summary>FIFO slots free for injection.</summary>
-    public int FreeSlots => _free.Count;
+    internal int FreeSlots => _free.Count;
 
     /// <summary>Frames waiting in the FIFO.</summary>
-    public int Pending => _ready.Count;
+    internal int Pending => _ready.Count;
 
     /// <summary>True when no frame waits in the FIFO and none is being processed.</summary>
-    public bool IsIdle => _ready.Count == 0 && !IsBusy;
+    /// <remarks>Reads the backlog (FIFO, then the burst taken from it) before the busy flag; see <see cref="NapiPollThread.IsBusy"/>.</remarks>
+    internal bool IsIdle => _ready.Count == 0 && _burstNext == _burstCount && !IsBusy;
 
-    /// <summary>Copies a frame into the FIFO. False (and counted) when the FIFO is full.</summary>
-    public bool Inject(ReadOnlySpan<byte> frame)
+    /// <summary>
+    /// Copies a frame into the FIFO. <see cref="InjectResult.Inactive"/> when the queue is not
+    /// taking traffic (the caller steers the frame to an active queue); FIFO full is counted.
+    /// </summary>
+    internal InjectResult Inject(ReadOnlySpan<byte> frame)
     {
+        // Entry count first, then the flag (Interlocked is a full fence): Deactivate writes the
+        // flag, fences, then waits for the count to drain, so a frame is either refused here or
+        // in the FIFO before Deactivate starts draining it.
+        Interlocked.Increment(ref _injecting);
+        if (!_accepting)
+        {
+            Interlocked.Decrement(ref _injecting);
+            return InjectResult.Inactive;
+        }
+
         if (frame.Length > _slotSize)
         {
+            Interlocked.Decrement(ref _injecting);
             Counters.Drop(DropReason.FrameTooLarge);
-            return true;
+            return InjectResult.Accepted;
         }
 
         if (!_free.TryDequeue(out nuint slot))
         {
+            Interlocked.Decrement(ref _injecting);
             Counters.Drop(DropReason.RxFifoFull);
-            return false;
+            return InjectResult.FifoFull;
         }
 
         frame.CopyTo(new Span<byte>(_slots + ((long)slot * _slotSize), _slotSize));
         _lengths[(int)slot] = frame.Length;
         _ready.TryEnqueue(slot);
+        Interlocked.Decrement(ref _injecting);
         if (_sleeping)
         {
             _doorbell.Set();
         }
 
-        return true;
+        return InjectResult.Accepted;
+    }
+
+    /// <summary>
+    /// Takes the queue out of service without losing a frame: refuses new injections, waits for
+    /// those under way, lets the poll loop deliver what the FIFO holds, then stops it and returns
+    /// the memory it ran on (the caller frees it). Throws EBUSY, accepting again, when the FIFO
+    /// does not drain within <paramref name="timeout"/>.
+    /// </summary>
+    internal QueueMemory Deactivate(TimeSpan timeout)
+    {
+        _accepting = false;
+        Interlocked.MemoryBarrier();
+        SpinWait spin = default;
+        while (Volatile.Read(ref _injecting) != 0)
+        {
+            spin.SpinOnce();
+        }
+
+        Wake();
+        if (!SpinWait.SpinUntil(() => IsIdle, timeout))
+        {
+            _accepting = true;
+            throw new NetmemException(Errno.EBUSY, $"{Device.Name}: rx queue {QueueIndex} did not drain its FIFO within {timeout}");
+        }
+
+        return Stop();
+    }
+
+    /// <summary>Puts the queue back in service on <paramref name="mem"/>.</summary>
+    internal void Activate(QueueMemory mem)
+    {
+        Start(mem);
+        _accepting = true;
     }
 
     protected override bool Poll(QueueMemory mem)
     {
-        Span<nuint> batch = stackalloc nuint[Batch];
-        int n = _ready.DequeueBurst(batch);
-        for (int i = 0; i < n; i++)
+        if (_burstNext == _burstCount)
         {
-            int slot = (int)batch[i];
-            ReadOnlySpan<byte> frame = new(_slots + ((long)slot * _slotSize), _lengths[slot]);
-            IpDropReason r = IpPacketParser.ParseEthernet(frame, out IpPacketInfo p);
-            if (r != IpDropReason.None)
+            _burstNext = 0;
+            _burstCount = _ready.DequeueBurst(_burst);
+            if (_burstCount == 0)
             {
-                Counters.Drop(DropReasons.From(r));
-                continue;
+                return false;
             }
-
-            RxDelivery.Deliver(frame, p, mem, _nic.Dma, _nic.Flows, Counters);
         }
 
-        _free.EnqueueBurst(batch[..n]);
-        return n != 0;
+        // A burst cut short by a fault resumes here, after the frame that failed.
+        while (_burstNext < _burstCount)
+        {
+            int slot = (int)_burst[_burstNext];
+            Receive(new ReadOnlySpan<byte>(_slots + ((long)slot * _slotSize), _lengths[slot]), mem);
+            _burstNext++;
+        }
+
+        _free.EnqueueBurst(_burst.AsSpan(0, _burstCount));
+        _burstNext = 0;
+        _burstCount = 0;
+        return true;
+    }
+
+    /// <summary>The receive step: parse, check the MTU, deliver or count the drop.</summary>
+    private void Receive(ReadOnlySpan<byte> frame, QueueMemory mem)
+    {
+        IpDropReason r = IpPacketParser.ParseEthernet(frame, out IpPacketInfo p);
+
+        // The IP packet is everything after the link header: a NIC refuses it past the MTU
+        // before looking inside. L3Offset is 0 only when the link header itself was refused.
+        if (p.L3Offset != 0 && frame.Length - p.L3Offset > _mtu)
+        {
+            Counters.Drop(DropReason.PacketTooBig);
+            return;
+        }
+
+        if (r != IpDropReason.None)
+        {
+            Counters.Drop(DropReasons.From(r));
+            return;
+        }
+
+        RxDelivery.Deliver(frame, p, mem, _nic.Dma, _nic.Flows, Counters);
+    }
+
+    /// <summary>The frame that failed is dropped: the burst goes on with the next one.</summary>
+    protected override bool DropFrameInHand(QueueMemory mem)
+    {
+        if (_burstNext >= _burstCount)
+        {
+            return false;
+        }
+
+        _burstNext++;
+        return true;
     }
 
     protected override void WaitForWork()
@@ -124,4 +231,17 @@ internal sealed unsafe class SimNicQueue : NapiPollThread
             NativeMemory.AlignedFree(_slots);
         }
     }
+}
+
+/// <summary>What <see cref="SimNicQueue.Inject"/> did with a frame.</summary>
+internal enum InjectResult
+{
+    /// <summary>In the FIFO (or counted as too large): delivered or counted later.</summary>
+    Accepted,
+
+    /// <summary>The FIFO was full; counted as <see cref="DropReason.RxFifoFull"/>.</summary>
+    FifoFull,
+
+    /// <summary>The queue is inactive; nothing was counted, steer the frame elsewhere.</summary>
+    Inactive,
 }

@@ -12,11 +12,9 @@ namespace Netmem.Drivers.Tun;
 /// steered to <see cref="DevmemSocket"/>s by flow, and counted by reason when they cannot be
 /// delivered. The device lives in a network namespace the caller created.
 /// </summary>
-public sealed class TunNic : IQueueManagementOps, IDisposable
+public sealed class TunNic : NapiDriver<TunNicQueue>, IRxChannelOps
 {
     private readonly TunNicOptions _options;
-    private readonly TunNicQueue[] _queues;
-    private bool _disposed;
 
     /// <summary>Creates the TUN device in <paramref name="ns"/>, configures it and starts its queues.</summary>
     /// <exception cref="NativeException">No permission, no <c>/dev/net/tun</c>, or the name is in use (the message says which).</exception>
@@ -38,90 +36,112 @@ public sealed class TunNic : IQueueManagementOps, IDisposable
         try
         {
             Tun.Configure(_options.Configuration ?? new TunConfiguration { Mtu = _options.Mtu });
-            Dma = new DmaDevice(Tun.Name + "-dma");
-            Device = new NetDevice(Tun.Name, _options.Queues, this)
-            {
-                TcpDataSplit = _options.HeaderDataSplit ? TcpDataSplit.Enabled : TcpDataSplit.Disabled,
-                DmaDevice = Dma,
-            };
-            _queues = new TunNicQueue[_options.Queues];
-            Device.Register();
-            for (int i = 0; i < _queues.Length; i++)
-            {
-                int? cpu = _options.PinCpus is { Count: > 0 } pins ? pins[i % pins.Count] : null;
-                _queues[i] = new TunNicQueue(this, i, Tun.GetFd(i), cpu);
-                _queues[i].Start((QueueMemory)MemAlloc(Device, i));
-            }
-
-            Device.Up();
         }
         catch
         {
-            _queues ??= [];
             Dispose();
             throw;
         }
+
+        RegisterAndStart(
+            Tun.Name,
+            _options.Queues,
+            _options.HeaderDataSplit,
+            new QueueMemoryOptions(_options.RxRingSize, _options.PoolSize, _options.PayloadPoolAllowsUnreadable, _options.Mtu, _options.Arena),
+            _options.PinCpus,
+            (i, cpu) => new TunNicQueue(this, i, Tun.GetFd(i), cpu));
+
+        // Only a multi-queue TUN can take a queue out of service (TUNSETQUEUE).
+        Device.ChannelOps = Tun.IsMultiQueue ? this : null;
     }
 
     /// <summary>The kernel TUN device.</summary>
     public TunDevice Tun { get; }
 
-    /// <summary>The device the core sees: bind providers through it.</summary>
-    public NetDevice Device { get; } = null!;
-
-    /// <summary>The device's IOVA space.</summary>
-    public DmaDevice Dma { get; } = null!;
-
-    /// <summary>Flow steering table.</summary>
-    public FlowSteering Flows { get; } = new();
-
     public TunNicOptions Options => _options;
 
-    /// <summary>Opens a socket for a flow on this device.</summary>
-    public DevmemSocket OpenSocket(FlowKey flow, int maxOutstanding = 4096) => Flows.Open(flow, maxOutstanding);
-
-    /// <summary>Counters of queue <paramref name="queue"/>.</summary>
-    public RxCounters QueueCounters(int queue) => _queues[queue].Counters;
-
-    /// <summary>The memory queue <paramref name="queue"/> runs on now.</summary>
-    public QueueMemory? QueueMemory(int queue) => _queues[queue].Memory;
-
     /// <summary>Delivered plus dropped, over all queues: every packet read from the kernel.</summary>
-    public long PacketsSeen => _queues.Sum(q => q.Counters.Packets + q.Counters.Drops);
+    public long PacketsSeen => Queues.Sum(q => q.Counters.Packets + q.Counters.Drops);
 
     /// <summary>The kernel's packet counters for the interface.</summary>
     public TunCounters ReadKernelCounters() => Tun.ReadCounters();
 
     /// <inheritdoc/>
-    public object MemAlloc(NetDevice device, int queueIndex) =>
-        Common.QueueMemory.Allocate(device, queueIndex, _options.RxRingSize, _options.PoolSize, _options.PayloadPoolAllowsUnreadable, _options.Mtu, _options.Arena);
-
-    /// <inheritdoc/>
-    public void MemFree(NetDevice device, object queueMemory) => ((QueueMemory)queueMemory).Free();
-
-    /// <inheritdoc/>
-    public void Start(NetDevice device, object queueMemory, int queueIndex) => _queues[queueIndex].Start((QueueMemory)queueMemory);
-
-    /// <inheritdoc/>
-    public object Stop(NetDevice device, int queueIndex) => _queues[queueIndex].Stop();
-
-    /// <summary>Stops the queues, closes every socket, frees queue memory, unregisters and removes the TUN device.</summary>
-    public void Dispose()
+    /// <remarks>
+    /// A multi-queue TUN attaches and detaches queue descriptors (TUNSETQUEUE): the kernel spreads
+    /// flows over the attached queues only. Growing starts each queue's poll loop on fresh memory,
+    /// then attaches its descriptor; shrinking detaches the descriptor first, so the kernel stops
+    /// steering to it, then stops the poll loop and frees the memory. Packets the kernel had
+    /// queued on a descriptor at the instant it is detached are dropped by the kernel
+    /// (<c>__tun_detach</c> purges the queue), which no reader can prevent. A failure restores
+    /// the old set of queues.
+    /// </remarks>
+    public void SetRxChannels(NetDevice device, int oldCount, int newCount)
     {
-        if (_disposed)
+        if (newCount > oldCount)
         {
+            int attached = oldCount;
+            try
+            {
+                for (; attached < newCount; attached++)
+                {
+                    Queues[attached].Start((QueueMemory)MemAlloc(device, attached));
+                    try
+                    {
+                        TunFile.SetQueue(Tun.GetFd(attached), attach: true);
+                    }
+                    catch
+                    {
+                        Queues[attached].Stop().Free();
+                        throw;
+                    }
+                }
+            }
+            catch
+            {
+                for (int i = attached - 1; i >= oldCount; i--)
+                {
+                    TunFile.SetQueue(Tun.GetFd(i), attach: false);
+                    Queues[i].Stop().Free();
+                }
+
+                throw;
+            }
+
             return;
         }
 
-        _disposed = true;
-        Flows.CloseAll();
-        foreach (TunNicQueue? q in _queues ?? [])
+        int remaining = oldCount;
+        try
         {
-            q?.Shutdown();
+            for (; remaining > newCount; remaining--)
+            {
+                TunFile.SetQueue(Tun.GetFd(remaining - 1), attach: false);
+                Queues[remaining - 1].Stop().Free();
+            }
         }
+        catch
+        {
+            // Put back the queues already taken out, so the old count holds again.
+            for (int i = remaining; i < oldCount; i++)
+            {
+                Queues[i].Start((QueueMemory)MemAlloc(device, i));
+                TunFile.SetQueue(Tun.GetFd(i), attach: true);
+            }
 
-        Device?.Unregister();
-        Tun.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Stops the queues, closes every socket, frees queue memory, unregisters and removes the TUN device.</summary>
+    protected override void Dispose(bool disposing)
+    {
+        bool first = !IsDisposed;
+        base.Dispose(disposing);
+        if (disposing && first)
+        {
+            Tun.Dispose();
+        }
     }
 
     public override string ToString() => $"TunNic {Device}";

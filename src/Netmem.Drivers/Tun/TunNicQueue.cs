@@ -23,8 +23,10 @@ namespace Netmem.Drivers.Tun;
 /// truncated or malformed packets) is put back together in a bounce buffer, parsed by
 /// <see cref="IpPacketParser"/> and either delivered through <see cref="RxDelivery"/> (one copy)
 /// or counted as dropped by reason. The descriptor used for the read goes back to the ring.</para>
+/// <para>The type is public only as <see cref="TunNic"/>'s base type argument; everything on it
+/// beyond <see cref="NapiPollThread"/> is internal.</para>
 /// </remarks>
-internal sealed unsafe class TunNicQueue : NapiPollThread
+public sealed unsafe class TunNicQueue : NapiPollThread
 {
     /// <summary>IPv4 + UDP headers without options.</summary>
     private const int Staging = 28;
@@ -37,9 +39,15 @@ internal sealed unsafe class TunNicQueue : NapiPollThread
     private readonly byte* _staging;
     private readonly byte* _tail;
     private readonly byte* _bounce;
+
+    /// <summary>The rx descriptor the current read went into, until it is handed, recycled or returned to the ring.</summary>
+    private NetmemRef _descriptorInHand;
+
+    /// <summary>True from a successful read until the packet is delivered or counted as dropped.</summary>
+    private bool _frameInHand;
     private int _disposed;
 
-    public TunNicQueue(TunNic nic, int index, int fd, int? pinCpu)
+    internal TunNicQueue(TunNic nic, int index, int fd, int? pinCpu)
         : base(nic.Device, index, pinCpu)
     {
         _nic = nic;
@@ -56,6 +64,7 @@ internal sealed unsafe class TunNicQueue : NapiPollThread
         while (done < Budget)
         {
             NetmemRef d = mem.TakeRxDescriptor();
+            _descriptorInHand = d;
             DmabufRegion? region = null;
             byte* host = null;
             int hostLen = 0;
@@ -75,12 +84,15 @@ internal sealed unsafe class TunNicQueue : NapiPollThread
                 nint n = Sys.Readv(_fd, iov, 3);
                 if (n < 0)
                 {
+                    _descriptorInHand = NetmemRef.Null;
                     mem.ReturnRxDescriptor(d);
                     break;
                 }
 
                 done++;
+                _frameInHand = true;
                 Process((int)n, d, host, hostLen, mem);
+                _frameInHand = false;
             }
             finally
             {
@@ -114,6 +126,7 @@ internal sealed unsafe class TunNicQueue : NapiPollThread
             Buffer.MemoryCopy(_tail, _bounce + a + b, c, c);
         }
 
+        _descriptorInHand = NetmemRef.Null;
         mem.ReturnRxDescriptor(d);
         var packet = new ReadOnlySpan<byte>(_bounce, n);
         IpDropReason r = IpPacketParser.Parse(packet, out IpPacketInfo p);
@@ -157,6 +170,7 @@ internal sealed unsafe class TunNicQueue : NapiPollThread
         DevmemSocket? socket = _nic.Flows.Lookup(key);
         if (socket is null)
         {
+            _descriptorInHand = NetmemRef.Null;
             mem.PayloadPool.RecycleDirect(d);
             counters.Drop(DropReason.NoSocket);
             return true;
@@ -164,12 +178,30 @@ internal sealed unsafe class TunNicQueue : NapiPollThread
 
         if (!RxDelivery.ConsumeHeaders(mem, hdr, counters))
         {
+            _descriptorInHand = NetmemRef.Null;
             mem.PayloadPool.RecycleDirect(d);
             return true;
         }
 
-        RxDelivery.Hand(socket, [new RxFragment(d, 0, payload)], mem.PayloadPool, payload, counters);
+        mem.InHand.Add(mem.PayloadPool, new RxFragment(d, 0, payload));
+        _descriptorInHand = NetmemRef.Null;
+        RxDelivery.Hand(socket, mem, payload, counters);
         return true;
+    }
+
+    /// <summary>The descriptor the failed read used goes back to the pool; the packet read, if any, is the dropped frame.</summary>
+    protected override bool DropFrameInHand(QueueMemory mem)
+    {
+        if (!_descriptorInHand.IsNull)
+        {
+            NetmemRef d = _descriptorInHand;
+            _descriptorInHand = NetmemRef.Null;
+            mem.PayloadPool.RecycleDirect(d);
+        }
+
+        bool dropped = _frameInHand;
+        _frameInHand = false;
+        return dropped;
     }
 
     protected override void WaitForWork()

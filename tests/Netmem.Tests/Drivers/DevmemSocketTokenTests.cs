@@ -101,7 +101,7 @@ public sealed class DevmemSocketTokenTests : IDisposable
 
         Assert.Equal(0, socket.DontNeed([0u, 65u, 1_000_000u, uint.MaxValue, unused]));
         Assert.Equal(3, socket.TokensOutstanding);
-        Assert.Equal(0, socket.DontNeed([]));
+        Assert.Equal(0, socket.DontNeed(ReadOnlySpan<uint>.Empty));
         Assert.Equal(3, socket.DontNeed(tokens));
     }
 
@@ -164,5 +164,90 @@ public sealed class DevmemSocketTokenTests : IDisposable
         Assert.Equal(30, _nic.QueueCounters(0).Packets + _nic.QueueCounters(0).Drops);
         Assert.Equal(5 + 3, socket.TokensOutstanding + socket.QueuedFragments);
         // Dispose() closes the socket with 5 tokens and 3 fragments held and checks nothing leaked.
+    }
+
+    [Fact]
+    public void DontNeed_takes_token_ranges_and_frees_every_held_token_in_them()
+    {
+        DevmemSocket socket = _nic.OpenSocket(FlowKey.Udp(Port));
+        Inject(10);
+        uint[] tokens = ReceiveTokens(socket);
+        Assert.Equal(Enumerable.Range(1, 10).Select(i => (uint)i), tokens.Order());
+        long inflight = _nic.QueueMemory(0)!.PayloadPool.Inflight;
+
+        Assert.Equal(4, socket.DontNeed([new DmabufToken(1, 4)]));
+        Assert.Equal(6, socket.DontNeed([new DmabufToken(5, 3), DmabufToken.Single(8), new DmabufToken(9, 2)]));
+
+        Assert.Equal(0, socket.TokensOutstanding);
+        Assert.Equal(10, socket.DontNeedFreed);
+        Assert.Equal(0, socket.DontNeed([new DmabufToken(1, 10)])); // all returned already
+
+        // The netmems went back to the pool (its ring), not out of it.
+        Assert.Equal(inflight, _nic.QueueMemory(0)!.PayloadPool.Inflight);
+    }
+
+    [Fact]
+    public void Ranges_with_unknown_repeated_or_wrapping_tokens_free_only_the_held_ones_once()
+    {
+        DevmemSocket socket = _nic.OpenSocket(FlowKey.Udp(Port), maxOutstanding: 64);
+        Inject(6);
+        Assert.Equal(6, ReceiveTokens(socket).Length); // tokens 1..6
+
+        // Token 0 is never issued; 2..3 twice; 65.. past the table; uint.MaxValue wraps to 0 and 1
+        // as the kernel's u32 sum does; an empty range looks at nothing.
+        int freed = socket.DontNeed([
+            new DmabufToken(0, 4), new DmabufToken(2, 2), new DmabufToken(60, 100),
+            new DmabufToken(uint.MaxValue, 3), new DmabufToken(5, 0)]);
+
+        Assert.Equal(3, freed); // 1, 2, 3
+        Assert.Equal(3, socket.TokensOutstanding);
+        Assert.Equal(3, socket.DontNeed([new DmabufToken(4, 3)]));
+        Assert.Equal(0, socket.TokensOutstanding);
+    }
+
+    [Fact]
+    public void More_than_128_ranges_in_one_call_fail_EINVAL_and_free_nothing()
+    {
+        DevmemSocket socket = _nic.OpenSocket(FlowKey.Udp(Port));
+        Inject(5);
+        uint[] tokens = ReceiveTokens(socket);
+        DmabufToken[] ranges = [.. Enumerable.Repeat(DmabufToken.Single(tokens[0]), DevmemSocket.MaxDontNeedTokens + 1)];
+        uint[] single = [.. Enumerable.Repeat(tokens[0], DevmemSocket.MaxDontNeedTokens + 1)];
+        long inflight = _nic.QueueMemory(0)!.PayloadPool.Inflight;
+
+        NetmemException e = Assert.Throws<NetmemException>(() => socket.DontNeed(ranges));
+        NetmemException e1 = Assert.Throws<NetmemException>(() => socket.DontNeed(single));
+
+        Assert.Equal(Native.Errno.EINVAL, e.Errno);
+        Assert.Equal("SO_DEVMEM_DONTNEED takes at most 128 token ranges per call; 129 given", e.Reason);
+        Assert.Equal(Native.Errno.EINVAL, e1.Errno);
+        Assert.Equal(5, socket.TokensOutstanding);
+        Assert.Equal(0, socket.DontNeedFreed);
+        Assert.Equal(inflight, _nic.QueueMemory(0)!.PayloadPool.Inflight);
+
+        // Exactly 128 is accepted: the first frees the token, the other 127 repeat it.
+        Assert.Equal(1, socket.DontNeed(ranges.AsSpan(0, DevmemSocket.MaxDontNeedTokens)));
+        Assert.Equal(4, socket.TokensOutstanding);
+    }
+
+    [Fact]
+    public void A_call_stops_after_1024_tokens_and_returns_what_it_freed_so_far()
+    {
+        DevmemSocket socket = _nic.OpenSocket(FlowKey.Udp(Port));
+        Inject(10);
+        Assert.Equal(10, ReceiveTokens(socket).Length); // tokens 1..10
+
+        // Unknown tokens count towards the limit: 1020 of them leave room for tokens 1..4 only.
+        Assert.Equal(4, socket.DontNeed([new DmabufToken(5000, 1020), new DmabufToken(1, 10)]));
+        Assert.Equal(6, socket.TokensOutstanding);
+
+        // A huge range is cut at 1024 tokens, not walked to its end.
+        Assert.Equal(0, socket.DontNeed([new DmabufToken(100_000, uint.MaxValue), new DmabufToken(5, 6)]));
+        Assert.Equal(6, socket.TokensOutstanding);
+
+        // The caller calls again with the rest.
+        Assert.Equal(6, socket.DontNeed([new DmabufToken(5, 6)]));
+        Assert.Equal(0, socket.TokensOutstanding);
+        Assert.Equal(10, socket.DontNeedFreed);
     }
 }

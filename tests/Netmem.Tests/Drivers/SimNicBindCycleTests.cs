@@ -81,9 +81,15 @@ public sealed class SimNicBindCycleTests
         var pools = new PoolTracker();
         pools.Capture(nic);
 
+        // The wire and the restarts pace each other through two counters, so that restarts land
+        // in the middle of the traffic however the threads are scheduled: each restart step
+        // waits for a fresh chunk of frames, and the injector runs at most two chunks ahead of
+        // the steps.
         const int Frames = 6000;
+        const int Chunk = 40;
         long injectCalls = 0;
         long accepted = 0;
+        long steps = 0;
         var injector = new Thread(() =>
         {
             byte[] frame = new byte[2048];
@@ -100,9 +106,12 @@ public sealed class SimNicBindCycleTests
                     Thread.Yield(); // FIFO full: the frame is lost and counted as RxFifoFull
                 }
 
-                if (i % 40 == 39)
+                if (i % Chunk == Chunk - 1)
                 {
-                    Thread.Sleep(1); // pace the wire so restarts land in the middle of the traffic
+                    long chunk = i / Chunk;
+
+                    // No assertion on this thread: a stalled restarter fails the test's own checks.
+                    TryWaitUntil(() => Interlocked.Read(ref steps) >= chunk - 2);
                 }
             }
         }) { IsBackground = true, Name = "injector" };
@@ -136,29 +145,28 @@ public sealed class SimNicBindCycleTests
 
         consumer.Start();
         injector.Start();
-        DateTime limit = DateTime.UtcNow + WaitLimit;
-        while (Interlocked.Read(ref injectCalls) < 200)
-        {
-            Assert.True(DateTime.UtcNow < limit, "injector did not start");
-            Thread.Sleep(1);
-        }
-
-        Assert.True(Interlocked.Read(ref injectCalls) < Frames, "the injector finished before the first bind");
         var handles = new List<DmabufBindingHandle>();
         int rounds = 0;
         for (int round = 0; round < 200 && (round < 6 || injector.IsAlive); round++, rounds++)
         {
+            NextStep();
+            if (round == 0)
+            {
+                Assert.True(Interlocked.Read(ref injectCalls) < Frames, "the injector finished before the first bind");
+            }
+
             var region = DmabufRegion.CreateMemfd("live" + round, 4 << 20);
             regions.Add(region);
             DmabufBindingHandle h = nic.Device.BindDmabuf(region, round % 2 == 0 ? [0, 1] : [1]);
             handles.Add(h);
             pools.Capture(nic);
-            Thread.Sleep(3);
+            NextStep();
             nic.Device.RestartQueue(1);
             pools.Capture(nic);
-            Thread.Sleep(3);
+            NextStep();
             h.Dispose();
             pools.Capture(nic);
+            NextStep();
             nic.Device.RestartQueue(0);
             pools.Capture(nic);
         }
@@ -186,5 +194,14 @@ public sealed class SimNicBindCycleTests
         Assert.All(handles, h => Assert.True(h.Binding.IsFreed && h.Binding.Avail == h.Binding.Size));
         Assert.Equal(arena.TotalPages(0), arena.FreePages(0));
         regions.ForEach(r => r.Dispose());
+
+        // One restart step: wait for the next chunk of frames on the wire (or the end of the
+        // traffic), then let the injector run on.
+        void NextStep()
+        {
+            long target = Math.Min((Interlocked.Read(ref steps) + 1) * Chunk, Frames);
+            WaitUntil(() => Interlocked.Read(ref injectCalls) >= target, "the injector stalled");
+            Interlocked.Increment(ref steps);
+        }
     }
 }

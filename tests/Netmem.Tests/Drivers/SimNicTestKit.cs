@@ -34,6 +34,27 @@ internal static class SimNicTestKit
         return rejected;
     }
 
+    /// <summary>Polls <paramref name="condition"/> until it holds; false after <see cref="WaitLimit"/>. Safe on any thread (never asserts).</summary>
+    public static bool TryWaitUntil(Func<bool> condition)
+    {
+        DateTime end = DateTime.UtcNow + WaitLimit;
+        SpinWait spin = default;
+        while (!condition())
+        {
+            if (DateTime.UtcNow >= end)
+            {
+                return false;
+            }
+
+            spin.SpinOnce(sleep1Threshold: 20);
+        }
+
+        return true;
+    }
+
+    /// <summary>Polls <paramref name="condition"/> until it holds; fails the test with <paramref name="what"/> after <see cref="WaitLimit"/>.</summary>
+    public static void WaitUntil(Func<bool> condition, string what) => Assert.True(TryWaitUntil(condition), what);
+
     public static void WaitIdle(SimNic nic) => Assert.True(nic.WaitIdle(WaitLimit), "the NIC did not go idle");
 
     /// <summary>

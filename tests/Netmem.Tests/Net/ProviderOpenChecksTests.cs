@@ -32,8 +32,11 @@ public sealed class ProviderOpenChecksTests
         Assert.Equal(expectedSegments, nic.Dma.SegmentCount);
     }
 
-    private static void SetXdpPrograms(NetDevice dev, int count) =>
-        typeof(NetDevice).GetField("_xdpPrograms", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.SetValue(dev, count);
+    private static void SetXdpPrograms(NetDevice dev, int count) => SetField(dev, "_xdpPrograms", count);
+
+    /// <summary>Sets a private field: models a configuration the public setters refuse while a queue is bound.</summary>
+    private static void SetField(NetDevice dev, string field, object value) =>
+        typeof(NetDevice).GetField(field, System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.SetValue(dev, value);
 
     private static void TearDown(SimNic nic, PageArena arena, DmabufRegion region)
     {
@@ -235,8 +238,10 @@ public sealed class ProviderOpenChecksTests
         // Bind queue 0 first (every check passes), then break every other condition at once.
         dev.TcpDataSplit = TcpDataSplit.Enabled;
         dev.OpenMemoryProvider(0, otherProvider);
-        dev.TcpDataSplit = TcpDataSplit.Disabled;
-        dev.HdsThreshold = 128;
+
+        // SetRingParams refuses both while queue 0 is bound, so write the fields directly.
+        SetField(dev, "_tcpDataSplit", TcpDataSplit.Disabled);
+        SetField(dev, "_hdsThreshold", 128);
 
         // AttachXdp refuses a device with a bound queue (EBUSY), so model a program that was
         // attached before the first bind by setting the count directly.
@@ -254,9 +259,9 @@ public sealed class ProviderOpenChecksTests
 
         Next(5);
         Next(0);
-        dev.TcpDataSplit = TcpDataSplit.Enabled;
+        SetField(dev, "_tcpDataSplit", TcpDataSplit.Enabled);
         Next(0);
-        dev.HdsThreshold = 0;
+        SetField(dev, "_hdsThreshold", 0);
         Next(0);
         SetXdpPrograms(dev, 0);
         Next(0);

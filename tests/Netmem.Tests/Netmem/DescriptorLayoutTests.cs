@@ -22,11 +22,12 @@ public sealed unsafe class DescriptorLayoutTests
 
     [Theory]
     [InlineData(nameof(NetmemDescHeader.Magic), 0)]
-    [InlineData(nameof(NetmemDescHeader.PoolId), 4)]
+    [InlineData(nameof(NetmemDescHeader.LastPoolId), 4)]
     [InlineData(nameof(NetmemDescHeader.DmaAddr), 8)]
     [InlineData(nameof(NetmemDescHeader.PpRefCount), 16)]
     [InlineData(nameof(NetmemDescHeader.State), 24)]
-    [InlineData(nameof(NetmemDescHeader.LastPoolId), 28)]
+    [InlineData(nameof(NetmemDescHeader.PoolState), 24)]
+    [InlineData(nameof(NetmemDescHeader.PoolId), 28)]
     public void Shared_header_field_sits_at_the_same_offset_in_page_and_net_iov(string field, int expected)
     {
         int inHeader = (int)Marshal.OffsetOf<NetmemDescHeader>(field);
@@ -103,7 +104,19 @@ public sealed unsafe class DescriptorLayoutTests
         nameof(NetmemDescHeader.DmaAddr) => &h->DmaAddr,
         nameof(NetmemDescHeader.PpRefCount) => &h->PpRefCount,
         nameof(NetmemDescHeader.State) => &h->State,
+        nameof(NetmemDescHeader.PoolState) => &h->PoolState,
         nameof(NetmemDescHeader.LastPoolId) => &h->LastPoolId,
         _ => throw new ArgumentException(field),
     };
+
+    [Fact]
+    public void PoolState_is_the_state_in_its_low_half_and_the_pool_id_in_its_high_half()
+    {
+        NetmemDescHeader h = default;
+        h.State = (int)NetmemState.InFlight;
+        h.PoolId = 0x1234;
+
+        Assert.Equal(NetmemDescHeader.MakePoolState(0x1234, NetmemState.InFlight), h.PoolState);
+        Assert.Equal(0x0000_1234_0000_0002L, h.PoolState);
+    }
 }

@@ -16,8 +16,8 @@ internal static class PoolTestKit
         });
 
     /// <summary>A shared-mode pool (no consumer binding) over <paramref name="arena"/>.</summary>
-    public static PagePool Shared(PageArena arena, int poolSize = 1024, string name = "shared") =>
-        new(new PagePoolParams { Arena = arena, PoolSize = poolSize, Name = name });
+    public static PagePool Shared(PageArena arena, int poolSize = 1024, string name = "shared", TimeProvider? clock = null) =>
+        new(new PagePoolParams { Arena = arena, PoolSize = poolSize, Name = name, TimeProvider = clock });
 
     /// <summary>Runs <paramref name="action"/> on a new thread (not the pool's consumer) and waits for it.</summary>
     public static void OnOtherThread(Action action)

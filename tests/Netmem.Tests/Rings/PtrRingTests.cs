@@ -255,4 +255,76 @@ public sealed class PtrRingTests
         Assert.Equal(Total, seen.Skip(1).Count(f => f == 1));
         Assert.True(ring.IsEmpty);
     }
+
+    [Fact]
+    public void Consumer_takes_what_was_published_before_a_stalled_producer_and_returns_without_waiting()
+    {
+        using var ring = new PtrRing(8);
+        Assert.True(ring.TryEnqueue(1));
+        Assert.True(ring.TryEnqueue(2));
+
+        // A producer reserves position 2 and stalls before publishing it (preempted mid-publish).
+        long stalled = ring.ReserveForEnqueue(1, exact: true, out int reserved);
+        Assert.Equal(2L, stalled);
+        Assert.Equal(1, reserved);
+
+        // Other producers carry on behind it; the stalled slot is counted but not published.
+        Assert.Equal(2, ring.EnqueueBurst([4, 5]));
+        Assert.Equal(5, ring.Count);
+
+        // The consumer, on its own thread so that a wait would show as a failure, not a hang,
+        // takes the two values published ahead of the gap and then finds nothing more, twice.
+        nuint[] burst = new nuint[8];
+        int got = 0;
+        bool single = true, bulk = true;
+        RunBounded(() =>
+        {
+            got = ring.DequeueBurst(burst);
+            single = ring.TryDequeue(out _);
+            bulk = ring.DequeueBulk(new nuint[1]);
+        });
+
+        Assert.Equal(2, got);
+        Assert.Equal(new nuint[] { 1, 2 }, burst[..2]);
+        Assert.False(single);
+        Assert.False(bulk);
+        Assert.Equal(3, ring.Count);
+
+        // Once the stalled producer publishes, the values behind it come out in order.
+        ring.Publish(stalled, 3);
+        Assert.Equal(3, ring.DequeueBurst(burst));
+        Assert.Equal(new nuint[] { 3, 4, 5 }, burst[..3]);
+        Assert.True(ring.IsEmpty);
+    }
+
+    [Fact]
+    public void Producers_keep_filling_the_free_slots_while_one_producer_is_stalled()
+    {
+        using var ring = new PtrRing(4);
+        long stalled = ring.ReserveForEnqueue(1, exact: true, out _);
+
+        // Three slots are still free: other producers take them and then see the ring full.
+        bool[] results = new bool[4];
+        RunBounded(() =>
+        {
+            for (int i = 0; i < results.Length; i++)
+            {
+                results[i] = ring.TryEnqueue((nuint)(10 + i));
+            }
+        });
+
+        Assert.Equal(new[] { true, true, true, false }, results);
+        Assert.False(ring.TryDequeue(out _)); // the head is the stalled slot
+        ring.Publish(stalled, 9);
+        nuint[] all = new nuint[4];
+        Assert.True(ring.DequeueBulk(all));
+        Assert.Equal(new nuint[] { 9, 10, 11, 12 }, all);
+    }
+
+    /// <summary>Runs <paramref name="action"/> on another thread; fails (rather than hangs) if it does not finish.</summary>
+    private static void RunBounded(Action action)
+    {
+        Task t = Task.Factory.StartNew(action, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        Assert.True(t.Wait(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken), "the ring operation did not return: it waited for the stalled thread");
+    }
 }

@@ -22,10 +22,9 @@ public sealed class TunNicTests(ITestOutputHelper output)
         using var arena = new PageArena(64 << 20);
         using var region = DmabufRegion.CreateMemfd("tun-e2e", 16 << 20);
         var nic = new TunNic(ns, new TunNicOptions { Arena = arena });
-        // The kernel's first router solicitation follows link-up within milliseconds; let it pass,
-        // then take both baselines so the comparison covers the same packets.
-        Thread.Sleep(50);
-        TunCounters before = nic.ReadKernelCounters();
+        // Both baselines at a moment the driver has counted all the kernel handed it, so the
+        // comparison covers the same packets (router solicitations included).
+        TunCounters before = TunTraffic.SettledCounters(nic);
         long seenBefore = nic.PacketsSeen;
         long dropsBefore = nic.QueueCounters(0).Drops;
         DmabufBindingHandle handle = nic.Device.BindDmabuf(region, [0]);
@@ -52,8 +51,7 @@ public sealed class TunNicTests(ITestOutputHelper output)
         }
 
         Assert.Equal(2000, verified);
-        Thread.Sleep(50);
-        TunCounters delta = nic.ReadKernelCounters().Since(before);
+        TunCounters delta = TunTraffic.SettledCounters(nic).Since(before);
         long delivered = nic.QueueCounters(0).Packets;
         long drops = nic.QueueCounters(0).Drops - dropsBefore;
         output.WriteLine($"delivered {delivered}, drops {drops} ({string.Join(", ", nic.QueueCounters(0).DropsByReason())}), kernel {delta}");

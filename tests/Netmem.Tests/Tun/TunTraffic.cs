@@ -45,23 +45,27 @@ internal static class TunTraffic
     }
 
     /// <summary>
-    /// Waits until the driver's count stops moving for <paramref name="quietMs"/> (nothing left in
-    /// the TUN's queue), bounded by <paramref name="timeoutMs"/>.
+    /// Waits until the driver has counted every packet the kernel handed it: the kernel counts a
+    /// packet in TxPackets when a read copies it out, the driver once it has delivered or
+    /// dropped it, so the two agree exactly when no packet is between the two. Bounded polling;
+    /// fails the test after <paramref name="timeoutMs"/>. Packets still queued in the TUN are in
+    /// neither count: wait for them with <see cref="WaitSeen"/> first.
     /// </summary>
-    internal static void WaitQuiet(TunNic nic, int quietMs = 50, int timeoutMs = 3000)
+    internal static TunCounters WaitSettled(TunNic nic, int timeoutMs = 5000)
     {
         var sw = Stopwatch.StartNew();
-        long last = nic.PacketsSeen;
-        var still = Stopwatch.StartNew();
-        while (sw.ElapsedMilliseconds < timeoutMs && still.ElapsedMilliseconds < quietMs)
+        SpinWait spin = default;
+        while (true)
         {
-            Thread.Sleep(5);
-            long now = nic.PacketsSeen;
-            if (now != last)
+            long seen = nic.PacketsSeen;
+            TunCounters kernel = nic.ReadKernelCounters();
+            if (kernel.TxPackets == (ulong)seen && nic.PacketsSeen == seen)
             {
-                last = now;
-                still.Restart();
+                return kernel;
             }
+
+            Assert.True(sw.ElapsedMilliseconds < timeoutMs, $"the driver counted {seen} packets, the kernel handed out {kernel.TxPackets}");
+            spin.SpinOnce(sleep1Threshold: 20);
         }
     }
 
@@ -78,12 +82,8 @@ internal static class TunTraffic
         });
     }
 
-    /// <summary>Waits until the kernel counters of the TUN stop changing and returns them.</summary>
-    internal static TunCounters SettledCounters(TunNic nic)
-    {
-        WaitQuiet(nic);
-        return nic.ReadKernelCounters();
-    }
+    /// <summary>The TUN's kernel counters at a moment the driver has counted every packet they count (see <see cref="WaitSettled"/>).</summary>
+    internal static TunCounters SettledCounters(TunNic nic) => WaitSettled(nic);
 
     /// <summary>
     /// Waits for every pool to be freed (bounded) and returns the inflight sum still outstanding.
@@ -146,6 +146,9 @@ internal sealed class VerifyingDrain(DevmemSocket socket, DmabufRegion region, i
     public long LinearRecords { get; private set; }
 
     public List<string> Errors { get; } = [];
+
+    /// <summary>Waits (bounded) until the socket has something to receive.</summary>
+    public bool WaitReadable(int timeoutMs) => socket.WaitReadable(timeoutMs);
 
     /// <summary>Receives everything queued now; returns the datagrams completed.</summary>
     public int DrainOnce()

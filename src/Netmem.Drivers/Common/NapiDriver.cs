@@ -1,0 +1,151 @@
+using Netmem.Devmem;
+using Netmem.Net;
+
+namespace Netmem.Drivers.Common;
+
+/// <summary>
+/// The part every receive driver shares: a <see cref="NetDevice"/> with one
+/// <see cref="NapiPollThread"/> per rx queue, each running on a <see cref="Common.QueueMemory"/>,
+/// the queue management ops over them (mem alloc, mem free, start, stop), flow steering to
+/// <see cref="DevmemSocket"/>s, per-queue counters, and device registration and teardown. A
+/// driver derives from it, supplies its queue type (whose <see cref="NapiPollThread.Poll"/> is
+/// the driver's receive step) and calls <see cref="RegisterAndStart"/> from its constructor.
+/// </summary>
+/// <typeparam name="TQueue">
+/// The driver's rx queue: its poll loop. It must be as visible as the driver (C# requires a
+/// public class's base type arguments to be public); keep its constructor and its own members
+/// internal.
+/// </typeparam>
+/// <remarks>
+/// <para>Order of bring-up in <see cref="RegisterAndStart"/>: create the device and its
+/// <see cref="DmaDevice"/>, register, create each queue and start it on freshly allocated
+/// memory, bring the device up. Any failure tears down what was built through
+/// <see cref="Dispose()"/> and rethrows, so a constructor that fails leaves nothing behind.</para>
+/// <para>Order of teardown in <see cref="Dispose(bool)"/>: close every socket (returning what
+/// it holds), stop each queue and free its memory, end its thread, unregister the device. A
+/// driver that owns more (a kernel device, a socket) overrides <see cref="Dispose(bool)"/>,
+/// calls the base first and then releases its own resources; it must tolerate a construction
+/// that failed part-way.</para>
+/// </remarks>
+public abstract class NapiDriver<TQueue> : IQueueManagementOps, IDisposable
+    where TQueue : NapiPollThread
+{
+    private TQueue[] _queues = [];
+    private QueueMemoryOptions? _memory;
+    private bool _disposed;
+
+    /// <summary>The device the core sees: bind providers through it. Null only while a constructor runs.</summary>
+    public NetDevice Device { get; private set; } = null!;
+
+    /// <summary>The device's IOVA space: bind dmabuf regions for this driver through it.</summary>
+    public DmaDevice Dma { get; private set; } = null!;
+
+    /// <summary>Flow steering table: open sockets here.</summary>
+    public FlowSteering Flows { get; } = new();
+
+    /// <summary>Rx queues of the device.</summary>
+    public int QueueCount => _queues.Length;
+
+    /// <summary>True once <see cref="Dispose()"/> has begun.</summary>
+    protected bool IsDisposed => _disposed;
+
+    /// <summary>The rx queues, by index.</summary>
+    protected IReadOnlyList<TQueue> Queues => _queues;
+
+    /// <summary>Opens a socket for a flow on this device.</summary>
+    public DevmemSocket OpenSocket(FlowKey flow, int maxOutstanding = 4096) => Flows.Open(flow, maxOutstanding);
+
+    /// <summary>Counters of queue <paramref name="queue"/>.</summary>
+    public RxCounters QueueCounters(int queue) => _queues[queue].Counters;
+
+    /// <summary>The memory queue <paramref name="queue"/> runs on now (null while it is stopped).</summary>
+    public QueueMemory? QueueMemory(int queue) => _queues[queue].Memory;
+
+    /// <summary>
+    /// Creates the device, registers it, creates and starts each rx queue on freshly allocated
+    /// memory, and brings the device up. On failure disposes this driver and rethrows.
+    /// </summary>
+    /// <param name="name">The device's name (also names its <see cref="DmaDevice"/> and poll threads).</param>
+    /// <param name="queueCount">Rx queues.</param>
+    /// <param name="headerDataSplit">Header-data split at start (ethtool tcp-data-split).</param>
+    /// <param name="memory">How each queue's memory is built, now and at every queue restart.</param>
+    /// <param name="pinCpus">CPUs to pin the poll loops to, cycled over the queues; null or empty for none.</param>
+    /// <param name="createQueue">Creates queue (index, CPU to pin to or null); it must not start it.</param>
+    protected void RegisterAndStart(
+        string name,
+        int queueCount,
+        bool headerDataSplit,
+        QueueMemoryOptions memory,
+        IReadOnlyList<int>? pinCpus,
+        Func<int, int?, TQueue> createQueue)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        ArgumentNullException.ThrowIfNull(createQueue);
+        _memory = memory;
+        try
+        {
+            Dma = new DmaDevice(name + "-dma");
+            Device = new NetDevice(name, queueCount, this)
+            {
+                TcpDataSplit = headerDataSplit ? TcpDataSplit.Enabled : TcpDataSplit.Disabled,
+                DmaDevice = Dma,
+            };
+            _queues = new TQueue[queueCount];
+            Device.Register();
+            for (int i = 0; i < queueCount; i++)
+            {
+                int? cpu = pinCpus is { Count: > 0 } pins ? pins[i % pins.Count] : null;
+                _queues[i] = createQueue(i, cpu);
+                _queues[i].Start((QueueMemory)MemAlloc(Device, i));
+            }
+
+            Device.Up();
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    public virtual object MemAlloc(NetDevice device, int queueIndex) =>
+        Common.QueueMemory.Allocate(device, queueIndex, _memory ?? throw new InvalidOperationException("The driver has not registered its device."));
+
+    /// <inheritdoc/>
+    public void MemFree(NetDevice device, object queueMemory) => ((QueueMemory)queueMemory).Free();
+
+    /// <inheritdoc/>
+    public void Start(NetDevice device, object queueMemory, int queueIndex) => _queues[queueIndex].Start((QueueMemory)queueMemory);
+
+    /// <inheritdoc/>
+    public object Stop(NetDevice device, int queueIndex) => _queues[queueIndex].Stop();
+
+    /// <summary>
+    /// Closes every socket (returning what it holds), stops the poll loops, frees queue memory
+    /// and unregisters the device.
+    /// </summary>
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>The shared teardown; a driver that owns more overrides, calls this first, then releases its own.</summary>
+    protected virtual void Dispose(bool disposing)
+    {
+        if (!disposing || _disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        Flows.CloseAll();
+        foreach (TQueue? q in _queues)
+        {
+            q?.Shutdown();
+        }
+
+        Device?.Unregister();
+    }
+}
