@@ -98,7 +98,7 @@ internal static unsafe partial class Libc
 
 /// <summary>One element of a scatter-gather read (<c>struct iovec</c>).</summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct IoVec
+internal struct IoVec
 {
     public nint Base;
     public nuint Length;
@@ -106,7 +106,7 @@ public struct IoVec
 
 /// <summary><c>struct pollfd</c>.</summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct PollFd
+internal struct PollFd
 {
     public int Fd;
     public short Events;

@@ -6,7 +6,7 @@ namespace Netmem.Native;
 /// Checked wrappers over libc: each returns the call's result or throws a
 /// <see cref="NativeException"/> naming the call and its errno. Constants are Linux x86-64/arm64.
 /// </summary>
-public static unsafe class Sys
+internal static unsafe class Sys
 {
     public const int PROT_NONE = 0;
     public const int PROT_READ = 1;

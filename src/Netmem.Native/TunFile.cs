@@ -29,7 +29,7 @@ namespace Netmem.Native;
 /// buffers for the MTU. The device's tx_bytes still counts the whole packet.
 /// </para>
 /// </remarks>
-public static unsafe class TunFile
+internal static unsafe class TunFile
 {
     /// <summary>The clone device.</summary>
     public const string DevicePath = "/dev/net/tun";

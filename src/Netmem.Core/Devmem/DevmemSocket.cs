@@ -20,7 +20,7 @@ namespace Netmem.Devmem;
 /// the kernel's limits: at most <see cref="MaxDontNeedTokens"/> ranges, and at most
 /// <see cref="MaxDontNeedFrags"/> tokens looked at, per call.
 /// </remarks>
-public sealed class DevmemSocket : IDisposable
+public sealed partial class DevmemSocket : IDisposable
 {
     /// <summary>Most token ranges one <see cref="DontNeed(ReadOnlySpan{DmabufToken})"/> call takes (the kernel's <c>MAX_DONTNEED_TOKENS</c>).</summary>
     public const int MaxDontNeedTokens = 128;
@@ -144,6 +144,7 @@ public sealed class DevmemSocket : IDisposable
             _readable.Set();
         }
 
+        WakeAsyncReceive();
         return true;
     }
 
@@ -322,6 +323,7 @@ public sealed class DevmemSocket : IDisposable
         }
 
         _readable.Set();
+        WakeAsyncReceive();
     }
 
     public override string ToString() => $"devmem socket {Flow}";

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Diagnostics.Tracing;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
@@ -23,6 +24,7 @@ namespace Netmem.Diagnostics;
 /// <see cref="IntrospectionDumpCompleted"/>. <c>netmem pools --pid</c> reads them.</para>
 /// </remarks>
 [EventSource(Name = SourceName)]
+[UnconditionalSuppressMessage("Trimming", "IL2026:RequiresUnreferencedCode", Justification = "Every event payload is primitives and strings, which EventSource writes without reflection; an event with any other payload type does not belong here.")]
 public sealed unsafe class NetmemEventSource : EventSource
 {
     /// <summary>The provider name to enable: <c>Netmem</c>.</summary>

@@ -21,7 +21,7 @@ public sealed partial class NetDevice
         ArgumentNullException.ThrowIfNull(region);
         if (queues.IsEmpty)
         {
-            throw new NetmemException(Errno.EINVAL, $"{Name}: bind-rx needs at least one queue");
+            throw NetmemException.InvalidArgument(Errno.EINVAL, nameof(queues), $"{Name}: bind-rx needs at least one queue");
         }
 
         DmaDevice dma = DmaDevice ?? throw new NetmemException(Errno.EOPNOTSUPP, $"{Name}: device has no DMA device to map the region into");

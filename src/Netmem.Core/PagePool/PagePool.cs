@@ -241,44 +241,48 @@ public sealed unsafe partial class PagePool : IDisposable
         pool.PutNetmem(netmem, -1, allowDirect: false);
     }
 
+    /// <summary>The constructor's parameter, named in the <see cref="ArgumentException"/> of a refused parameter.</summary>
+    private const string ParametersName = "parameters";
+
+    /// <summary>The checks of <c>page_pool_init</c>: each refused parameter is the caller's argument, with the kernel's errno.</summary>
     private static void Validate(PagePoolParams p)
     {
         if ((uint)p.Order > PageArena.MaxOrder)
         {
-            throw new NetmemException(Errno.EINVAL, $"page pool order {p.Order} is out of range 0..{PageArena.MaxOrder}");
+            throw NetmemException.InvalidArgument(Errno.EINVAL, ParametersName, $"page pool order {p.Order} is out of range 0..{PageArena.MaxOrder}");
         }
 
         if (p.PoolSize < 0 || p.PoolSize > MaxPoolSize)
         {
-            throw new NetmemException(Errno.E2BIG, $"page pool size {p.PoolSize} is out of range 0..{MaxPoolSize}");
+            throw NetmemException.InvalidArgument(Errno.E2BIG, ParametersName, $"page pool size {p.PoolSize} is out of range 0..{MaxPoolSize}");
         }
 
         if (p.Nid < -1)
         {
-            throw new NetmemException(Errno.EINVAL, $"NUMA node {p.Nid} is invalid (use -1 for any)");
+            throw NetmemException.InvalidArgument(Errno.EINVAL, ParametersName, $"NUMA node {p.Nid} is invalid (use -1 for any)");
         }
 
         if ((p.Flags & PagePoolFlags.DmaSyncDev) != 0)
         {
             if ((p.Flags & PagePoolFlags.DmaMap) == 0)
             {
-                throw new NetmemException(Errno.EINVAL, "DmaSyncDev requires DmaMap");
+                throw NetmemException.InvalidArgument(Errno.EINVAL, ParametersName, "DmaSyncDev requires DmaMap");
             }
 
             if (p.MaxLen <= 0)
             {
-                throw new NetmemException(Errno.EINVAL, "DmaSyncDev requires a MaxLen above zero");
+                throw NetmemException.InvalidArgument(Errno.EINVAL, ParametersName, "DmaSyncDev requires a MaxLen above zero");
             }
 
             if (p.Offset < 0 || (long)p.Offset + p.MaxLen > (NetmemDesc.BasePageSize << p.Order))
             {
-                throw new NetmemException(Errno.EINVAL, $"Offset {p.Offset} + MaxLen {p.MaxLen} exceeds the page size {NetmemDesc.BasePageSize << p.Order}");
+                throw NetmemException.InvalidArgument(Errno.EINVAL, ParametersName, $"Offset {p.Offset} + MaxLen {p.MaxLen} exceeds the page size {NetmemDesc.BasePageSize << p.Order}");
             }
         }
 
         if (p.DestroyRetryPeriod <= TimeSpan.Zero || p.StalledReportPeriod <= TimeSpan.Zero)
         {
-            throw new NetmemException(Errno.EINVAL, "destroy retry and stalled report periods must be positive");
+            throw NetmemException.InvalidArgument(Errno.EINVAL, ParametersName, "destroy retry and stalled report periods must be positive");
         }
     }
 
