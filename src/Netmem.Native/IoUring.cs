@@ -187,10 +187,11 @@ internal sealed unsafe partial class IoUring : IDisposable
     /// </summary>
     /// <param name="minComplete">Wait until this many CQEs are ready (0: do not wait).</param>
     /// <param name="timeoutMs">With <paramref name="minComplete"/> above 0: the longest wait, -1 for none.</param>
-    public int SubmitAndWait(uint minComplete, int timeoutMs = -1)
+    /// <param name="getEvents">Enter with IORING_ENTER_GETEVENTS even without waiting, so completions queued as task work are posted.</param>
+    public int SubmitAndWait(uint minComplete, int timeoutMs = -1, bool getEvents = false)
     {
         Flush();
-        uint flags = minComplete > 0 ? IoUringAbi.EnterGetEvents : 0;
+        uint flags = minComplete > 0 || getEvents ? IoUringAbi.EnterGetEvents : 0;
         long r;
         if (minComplete > 0 && timeoutMs >= 0 && (Features & IoUringAbi.FeatExtArg) != 0)
         {
@@ -211,6 +212,9 @@ internal sealed unsafe partial class IoUring : IDisposable
         _unsubmitted -= (uint)Math.Min(r, _unsubmitted);
         return (int)r;
     }
+
+    /// <summary>True when published SQEs wait for an <c>io_uring_enter</c>.</summary>
+    public bool HasUnsubmitted => _unsubmitted != 0;
 
     /// <summary>CQEs ready to read (acquire load of the CQ tail, so their contents are visible).</summary>
     public uint CqReady

@@ -66,10 +66,14 @@ internal static unsafe partial class UdpSocketNative
 
     private static NativeException Fail(string call) => new(call, Marshal.GetLastPInvokeError());
 
-    /// <summary>A non-blocking, close-on-exec UDP socket of <paramref name="family"/>.</summary>
+    /// <summary>
+    /// A close-on-exec UDP socket of <paramref name="family"/>, left blocking: io_uring arms its
+    /// own poll on it (an O_NONBLOCK file would make it complete with EAGAIN instead), and
+    /// recvmmsg passes MSG_DONTWAIT per call.
+    /// </summary>
     public static int Socket(AddressFamily family)
     {
-        int fd = SocketRaw(family == AddressFamily.InterNetworkV6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+        int fd = SocketRaw(family == AddressFamily.InterNetworkV6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
         if (fd < 0)
         {
             throw Fail("socket");
@@ -167,10 +171,13 @@ internal static unsafe partial class UdpSocketNative
         return default;
     }
 
-    /// <summary>A non-blocking eventfd with count 0.</summary>
+    /// <summary>
+    /// A blocking eventfd with count 0 (an io_uring read on it then waits for a signal instead
+    /// of completing with EAGAIN). Read it only when it is known to be readable.
+    /// </summary>
     public static int EventFd()
     {
-        int fd = EventfdRaw(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        int fd = EventfdRaw(0, EFD_CLOEXEC);
         if (fd < 0)
         {
             throw Fail("eventfd");
@@ -186,7 +193,7 @@ internal static unsafe partial class UdpSocketNative
         _ = WriteRaw(eventFd, &one, sizeof(ulong));
     }
 
-    /// <summary>Resets an eventfd's count to zero; nothing happens when it was zero.</summary>
+    /// <summary>Resets a readable eventfd's count to zero (blocks when it is zero: poll first).</summary>
     public static void Drain(int eventFd)
     {
         ulong value;
