@@ -86,7 +86,7 @@ internal sealed class UdpHeldRecords : IDisposable
         _remote.TryEnqueue((nuint)(token + 1));
     }
 
-    /// <summary>Takes every held netmem back (the receiver is closing); later returns of those records are refused.</summary>
+    /// <summary>Takes every held netmem back (the receiver is closing); later returns of those records are refused. Consumer section only.</summary>
     public int ReclaimAll(PagePool pool)
     {
         int n = 0;
@@ -96,6 +96,7 @@ internal sealed class UdpHeldRecords : IDisposable
             if (v != 0 && Interlocked.CompareExchange(ref _held[t], 0, v) == v)
             {
                 pool.RecycleDirect(NetmemRef.FromValue(v));
+                _free[_freeCount++] = t;
                 n++;
             }
         }
