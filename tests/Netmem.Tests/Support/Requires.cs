@@ -36,6 +36,19 @@ internal static class Requires
         }
     }
 
+    /// <summary>Skips (or, where privileges are promised, fails) unless this kernel lets the process set up io_uring.</summary>
+    public static void IoUring()
+    {
+        try
+        {
+            Netmem.Native.IoUring.Create(2, 4).Dispose();
+        }
+        catch (NativeException e)
+        {
+            Unmet("needs io_uring (kernel 6.0+, kernel.io_uring_disabled = 0, no seccomp filter): " + e.Message);
+        }
+    }
+
     /// <summary>Skips, or fails where privileges are promised, with the reason.</summary>
     public static void Unmet(string reason)
     {

@@ -1,0 +1,234 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using BenchmarkDotNet.Attributes;
+using Netmem.Drivers.Udp;
+using Netmem.Native;
+
+namespace Netmem.Benchmarks;
+
+/// <summary>
+/// Receiving loopback UDP on an ordinary socket: <see cref="UdpReceiver"/> on io_uring and on
+/// recvmmsg against <see cref="Socket.ReceiveFrom(Span{byte}, SocketFlags, SocketAddress)"/>
+/// into <see cref="ArrayPool{T}.Shared"/> buffers and against
+/// <see cref="Socket.ReceiveFromAsync(SocketAsyncEventArgs)"/>, in the same run with the same sender.
+/// </summary>
+/// <remarks>
+/// <para>Each operation is one datagram: the benchmark thread sends a burst of <see cref="Burst"/>
+/// datagrams with one <c>sendmmsg</c> on a connected socket (identical for every method), then
+/// the method under test receives the burst and gives its buffers back. The kernel's loopback
+/// delivery runs inside the send, so the sender's cost is in every figure alike; what differs is
+/// the receive. The burst fits the socket's receive buffer, so nothing is dropped (a lost
+/// datagram would stall the loop, which fails after 5 s instead of hanging). Allocated bytes per
+/// operation are per datagram.</para>
+/// </remarks>
+[MemoryDiagnoser]
+public unsafe partial class UdpReceiveBenchmarks : IDisposable
+{
+    /// <summary>Datagrams per invocation.</summary>
+    public const int N = 4096;
+
+    /// <summary>Datagrams per send burst (one sendmmsg).</summary>
+    public const int Burst = 64;
+
+    private UdpReceiver? _uring;
+    private UdpReceiver? _mmsg;
+    private Socket? _plain;
+    private Socket? _saeaSocket;
+    private SocketAsyncEventArgs? _saea;
+    private readonly ManualResetEventSlim _saeaDone = new();
+    private SocketAddress? _from;
+    private readonly UdpDatagram[] _batch = new UdpDatagram[Burst];
+    private readonly Dictionary<EndPoint, Socket> _senders = [];
+    private MMsgHdr* _msgs;
+    private IoVec* _iovs;
+    private byte* _payload;
+
+    /// <summary>UDP payload bytes per datagram.</summary>
+    [Params(64, 1400)]
+    public int Size { get; set; }
+
+    /// <summary>Datagrams per invocation; <see cref="N"/> under BenchmarkDotNet (it must match OperationsPerInvoke).</summary>
+    public int Count { get; set; } = N;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _payload = (byte*)NativeMemory.AllocZeroed(2048);
+        new Span<byte>(_payload, Size).Fill(0x5A);
+        _msgs = (MMsgHdr*)NativeMemory.AllocZeroed((nuint)(Burst * sizeof(MMsgHdr)));
+        _iovs = (IoVec*)NativeMemory.AllocZeroed((nuint)(Burst * sizeof(IoVec)));
+        for (int i = 0; i < Burst; i++)
+        {
+            _iovs[i] = new IoVec { Base = (nint)_payload, Length = (nuint)Size };
+            _msgs[i].Hdr.Iov = &_iovs[i];
+            _msgs[i].Hdr.IovLen = 1;
+        }
+
+        _uring = new UdpReceiver(new UdpReceiverOptions { Path = UdpReceivePath.IoUring, BufferRingEntries = 1024 });
+        _mmsg = new UdpReceiver(new UdpReceiverOptions { Path = UdpReceivePath.RecvMmsg, RecvMmsgBatch = Burst });
+        _plain = Bound();
+        _saeaSocket = Bound();
+        _from = new SocketAddress(AddressFamily.InterNetwork);
+        _saea = new SocketAsyncEventArgs { RemoteEndPoint = new IPEndPoint(IPAddress.Any, 0) };
+        _saea.SetBuffer(new byte[2048], 0, 2048);
+        _saea.Completed += (_, _) => _saeaDone.Set();
+    }
+
+    private static Socket Bound()
+    {
+        var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { ReceiveBufferSize = 4 << 20 };
+        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return s;
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        if (_uring is not null)
+        {
+            Console.WriteLine($"// UdpReceiveBenchmarks({Size}): io_uring {_uring.GetStats()}; recvmmsg {_mmsg?.GetStats()}");
+        }
+
+        _uring?.Dispose();
+        _mmsg?.Dispose();
+        _plain?.Dispose();
+        _saeaSocket?.Dispose();
+        _saea?.Dispose();
+        foreach (Socket s in _senders.Values)
+        {
+            s.Dispose();
+        }
+
+        _senders.Clear();
+        NativeMemory.Free(_msgs);
+        NativeMemory.Free(_iovs);
+        NativeMemory.Free(_payload);
+        _msgs = null;
+        _iovs = null;
+        _payload = null;
+    }
+
+    /// <summary>Same as <see cref="Cleanup"/>, for callers outside BenchmarkDotNet.</summary>
+    public void Dispose()
+    {
+        Cleanup();
+        _saeaDone.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>UdpReceiver, io_uring multishot recvmsg over the pool-fed buffer ring.</summary>
+    [Benchmark(OperationsPerInvoke = N)]
+    public long UdpReceiverIoUring() => RunReceiver(_uring!);
+
+    /// <summary>UdpReceiver, recvmmsg fallback into pool pages.</summary>
+    [Benchmark(OperationsPerInvoke = N)]
+    public long UdpReceiverRecvMmsg() => RunReceiver(_mmsg!);
+
+    /// <summary>The baseline: Socket.ReceiveFrom (non-allocating SocketAddress overload) into ArrayPool buffers.</summary>
+    [Benchmark(Baseline = true, OperationsPerInvoke = N)]
+    public long SocketReceiveFrom()
+    {
+        Socket s = _plain!;
+        EndPoint target = s.LocalEndPoint!;
+        long bytes = 0;
+        for (int sent = 0; sent < Count; sent += Burst)
+        {
+            int burst = Math.Min(Burst, Count - sent);
+            SendBurst(target, burst);
+            for (int i = 0; i < burst; i++)
+            {
+                byte[] buf = ArrayPool<byte>.Shared.Rent(2048);
+                bytes += s.ReceiveFrom(buf, SocketFlags.None, _from!);
+                ArrayPool<byte>.Shared.Return(buf);
+            }
+        }
+
+        return bytes;
+    }
+
+    /// <summary>Socket.ReceiveFromAsync with one reused SocketAsyncEventArgs (waits on its Completed event when it goes pending).</summary>
+    [Benchmark(OperationsPerInvoke = N)]
+    public long SocketReceiveFromAsyncSaea()
+    {
+        Socket s = _saeaSocket!;
+        SocketAsyncEventArgs e = _saea!;
+        EndPoint target = s.LocalEndPoint!;
+        long bytes = 0;
+        for (int sent = 0; sent < Count; sent += Burst)
+        {
+            int burst = Math.Min(Burst, Count - sent);
+            SendBurst(target, burst);
+            for (int i = 0; i < burst; i++)
+            {
+                _saeaDone.Reset();
+                if (s.ReceiveFromAsync(e) && !_saeaDone.Wait(5000))
+                {
+                    throw new TimeoutException("ReceiveFromAsync: a datagram was lost");
+                }
+
+                bytes += e.BytesTransferred;
+            }
+        }
+
+        return bytes;
+    }
+
+    private long RunReceiver(UdpReceiver rx)
+    {
+        EndPoint target = rx.LocalEndpoint;
+        long bytes = 0;
+        for (int sent = 0; sent < Count; sent += Burst)
+        {
+            int burst = Math.Min(Burst, Count - sent);
+            SendBurst(target, burst);
+            int got = 0;
+            while (got < burst)
+            {
+                int n = rx.Receive(_batch.AsSpan(0, burst - got), 5000);
+                if (n == 0)
+                {
+                    throw new TimeoutException($"{rx}: a datagram was lost ({got} of {burst})");
+                }
+
+                for (int i = 0; i < n; i++)
+                {
+                    bytes += _batch[i].Length;
+                }
+
+                rx.Return(_batch.AsSpan(0, n));
+                got += n;
+            }
+        }
+
+        return bytes;
+    }
+
+    /// <summary>One sendmmsg of <paramref name="count"/> datagrams on a socket connected to <paramref name="target"/>.</summary>
+    private void SendBurst(EndPoint target, int count)
+    {
+        if (!_senders.TryGetValue(target, out Socket? s))
+        {
+            s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            s.Connect(target);
+            _senders[target] = s;
+        }
+
+        int fd = (int)s.Handle;
+        int done = 0;
+        while (done < count)
+        {
+            int r = Sendmmsg(fd, _msgs + done, (uint)(count - done), 0);
+            if (r < 0)
+            {
+                throw new NativeException("sendmmsg", Marshal.GetLastPInvokeError());
+            }
+
+            done += r;
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "sendmmsg", SetLastError = true)]
+    private static partial int Sendmmsg(int fd, MMsgHdr* msgs, uint vlen, int flags);
+}
