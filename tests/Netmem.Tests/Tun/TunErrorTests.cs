@@ -39,12 +39,13 @@ public sealed partial class TunErrorTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void A_tun_named_like_an_existing_tap_says_the_name_is_in_use()
+    public void A_tun_named_like_an_existing_veth_says_the_name_is_in_use()
     {
         Requires.NetNamespaces();
 
         using var ns = NetNamespace.Create();
-        ns.RunIp("tuntap", "add", "dev", "nmtap0", "mode", "tap");
+        using RtNetlink rtnl = ns.OpenRtNetlink();
+        rtnl.CreateVethPair("nmtap0", "nmtap0p");
         var e = Assert.Throws<NativeException>(() => TunDevice.Create(ns, "nmtap0"));
         output.WriteLine(e.Message);
         Assert.Equal(Errno.EINVAL, e.ErrorNumber);
@@ -110,16 +111,17 @@ public sealed partial class TunErrorTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void A_failing_ip_command_reports_the_command_and_its_error()
+    public void A_failing_rtnetlink_request_reports_the_request_errno_and_interface()
     {
         Requires.NetNamespaces();
 
         using var ns = NetNamespace.Create();
-        var e = Assert.Throws<IpCommandException>(() => ns.RunIp("link", "show", "dev", "nmnosuch0"));
+        using RtNetlink rtnl = ns.OpenRtNetlink();
+        var e = Assert.Throws<NativeException>(() => rtnl.GetLink("nmnosuch0"));
         output.WriteLine(e.Message);
-        Assert.Equal($"ip -n {ns.Name} link show dev nmnosuch0", e.CommandLine);
-        Assert.NotEqual(0, e.ExitCode);
-        Assert.Contains("nmnosuch0", e.StandardError, StringComparison.Ordinal);
+        Assert.Equal(Errno.ENODEV, e.ErrorNumber);
+        Assert.Equal("rtnetlink(get link nmnosuch0)", e.Call);
+        Assert.Contains("no interface named 'nmnosuch0'", e.Message, StringComparison.Ordinal);
     }
 
     [Theory]
