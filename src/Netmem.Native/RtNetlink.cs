@@ -37,7 +37,8 @@ public enum XdpAttachMode : byte
 /// <param name="Stats">The 64-bit counters.</param>
 /// <param name="Xdp">Where its XDP program runs, if any.</param>
 /// <param name="RxQueues">Number of rx queues (IFLA_NUM_RX_QUEUES).</param>
-public readonly record struct LinkInfo(int IfIndex, string Name, uint Flags, int Mtu, int TxQueueLength, LinkStats64 Stats, XdpAttachMode Xdp, int RxQueues)
+/// <param name="MacAddress">The link-layer address (IFLA_ADDRESS), empty when the link has none.</param>
+public readonly record struct LinkInfo(int IfIndex, string Name, uint Flags, int Mtu, int TxQueueLength, LinkStats64 Stats, XdpAttachMode Xdp, int RxQueues, ReadOnlyMemory<byte> MacAddress)
 {
     /// <summary>Whether the link is administratively up.</summary>
     public bool IsUp => (Flags & RtNetlink.IffUp) != 0;
@@ -87,7 +88,12 @@ public sealed unsafe class RtNetlink : IDisposable
     private const ushort RtmDelLink = 17;
     private const ushort RtmGetLink = 18;
     private const ushort RtmNewAddr = 20;
+    private const ushort RtmNewNeigh = 28;
+    private const ushort NdaDst = 1;
+    private const ushort NdaLladdr = 2;
+    private const ushort NudPermanent = 0x80;
 
+    private const ushort IflaAddress = 1;
     private const ushort IflaIfname = 3;
     private const ushort IflaMtu = 4;
     private const ushort IflaTxqlen = 13;
@@ -257,6 +263,27 @@ public sealed unsafe class RtNetlink : IDisposable
         Transact(m, $"add address {address}/{prefixLength} to {name}", name);
     }
 
+    /// <summary>
+    /// Adds a permanent neighbour entry on <paramref name="name"/>: <paramref name="address"/> is
+    /// reached at link-layer address <paramref name="mac"/>, with no ARP or neighbour discovery.
+    /// </summary>
+    /// <exception cref="NativeException">ENODEV for no such interface.</exception>
+    public void AddNeighbour(string name, IPAddress address, ReadOnlySpan<byte> mac)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        int ifIndex = GetLink(name).IfIndex;
+        bool v6 = address.AddressFamily == AddressFamily.InterNetworkV6;
+        var m = new NetlinkMessage(RtmNewNeigh, NlmFRequest | NlmFAck | NlmFCreate | 0x100 /* NLM_F_REPLACE */);
+        Span<byte> nd = m.Reserve(12);
+        nd.Clear();
+        nd[0] = v6 ? AfInet6 : AfInet;
+        BinaryPrimitives.WriteInt32LittleEndian(nd[4..], ifIndex);
+        BinaryPrimitives.WriteUInt16LittleEndian(nd[8..], NudPermanent);
+        m.AddAttribute(NdaDst, address.GetAddressBytes());
+        m.AddAttribute(NdaLladdr, mac);
+        Transact(m, $"add neighbour {address} on {name}", name);
+    }
+
     /// <summary>Reads interface <paramref name="name"/>: index, flags, MTU, counters, XDP mode.</summary>
     /// <exception cref="NativeException">ENODEV when there is no such interface in this namespace.</exception>
     public LinkInfo GetLink(string name)
@@ -293,6 +320,7 @@ public sealed unsafe class RtNetlink : IDisposable
         string name = "";
         int mtu = 0, txq = 0, rxq = 0;
         LinkStats64 stats = default;
+        byte[] mac = [];
         XdpAttachMode xdp = XdpAttachMode.None;
         foreach ((ushort type, ReadOnlySpan<byte> v) in new AttributeReader(body[16..]))
         {
@@ -300,6 +328,9 @@ public sealed unsafe class RtNetlink : IDisposable
             {
                 case IflaIfname:
                     name = Encoding.ASCII.GetString(v.TrimEnd((byte)0));
+                    break;
+                case IflaAddress:
+                    mac = v.ToArray();
                     break;
                 case IflaMtu:
                     mtu = BinaryPrimitives.ReadInt32LittleEndian(v);
@@ -326,7 +357,7 @@ public sealed unsafe class RtNetlink : IDisposable
             }
         }
 
-        return new LinkInfo(index, name, flags, mtu, txq, stats, xdp, rxq);
+        return new LinkInfo(index, name, flags, mtu, txq, stats, xdp, rxq, mac);
     }
 
     private static ulong U64(ReadOnlySpan<byte> v, int i) => BinaryPrimitives.ReadUInt64LittleEndian(v[(i * 8)..]);

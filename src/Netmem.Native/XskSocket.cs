@@ -162,10 +162,35 @@ public sealed unsafe class XskSocket : IDisposable
     /// <c>XDP_USE_NEED_WAKEUP</c>: zero-copy first unless <paramref name="copyOnly"/>, then copy
     /// mode where the driver cannot do zero-copy. <see cref="Mode"/> says which one is in use.
     /// </summary>
+    /// <remarks>
+    /// A socket closed on the same queue releases its hold on the queue in deferred kernel work
+    /// (<c>xp_release_deferred</c>), so a bind right after a close can see EBUSY for a moment;
+    /// bind retries EBUSY for up to <see cref="BusyRetryMs"/> before it gives up.
+    /// </remarks>
     /// <exception cref="NativeException">ENODEV for no such interface in the socket's namespace; EINVAL for a queue the interface does not have; EBUSY when another socket holds the queue.</exception>
     public void Bind(int ifIndex, int queueId, bool copyOnly = false)
     {
         ObjectDisposedException.ThrowIf(_fd < 0, this);
+        long deadline = Environment.TickCount64 + BusyRetryMs;
+        while (true)
+        {
+            try
+            {
+                BindOnce(ifIndex, queueId, copyOnly);
+                return;
+            }
+            catch (NativeException e) when (e.ErrorNumber == Errno.EBUSY && Environment.TickCount64 < deadline)
+            {
+                Thread.Sleep(1);
+            }
+        }
+    }
+
+    /// <summary>How long <see cref="Bind"/> retries EBUSY from a socket that was just closed on the queue.</summary>
+    public const int BusyRetryMs = 2000;
+
+    private void BindOnce(int ifIndex, int queueId, bool copyOnly)
+    {
         if (!copyOnly && TryBind(ifIndex, queueId, XdpZeroCopy | XdpUseNeedWakeup) == 0)
         {
             Mode = XskMode.ZeroCopy;
