@@ -67,8 +67,33 @@ public sealed unsafe class XskSocket : IDisposable
     private const long PgoffCompletionRing = 0x180000000;
     private const int MsgDontwait = 0x40;
 
+    private static readonly Lazy<string?> s_unsupportedReason = new(ProbeSupport);
+
     private int _fd;
     private readonly List<(nint Address, nuint Length)> _maps = [];
+
+    /// <summary>Why this process cannot open AF_XDP sockets (a sentence fit for a skip message), or null when it can.</summary>
+    public static string? UnsupportedReason => s_unsupportedReason.Value;
+
+    private static string? ProbeSupport()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return "AF_XDP needs Linux.";
+        }
+
+        int fd = Libc.Socket(AfXdp, SockRaw | SockCloexec, 0);
+        if (fd >= 0)
+        {
+            _ = Libc.Close(fd);
+            return Environment.OSVersion.Version < new Version(5, 9) ? $"kernel {Environment.OSVersion.Version} is older than 5.9 (no BPF links for XDP)." : null;
+        }
+
+        int errno = Marshal.GetLastPInvokeError();
+        return errno == Errno.EPERM
+            ? "AF_XDP sockets need CAP_NET_RAW; this process lacks it."
+            : $"socket(AF_XDP) failed: {Errno.Name(errno)} ({Errno.Describe(errno)}).";
+    }
 
     private XskSocket(int fd, nint umem, ulong umemLength, int chunkSize, int headroom)
     {

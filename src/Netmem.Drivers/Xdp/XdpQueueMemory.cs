@@ -56,7 +56,10 @@ public sealed unsafe class XdpQueueMemory
     internal static XdpQueueMemory Allocate(NetDevice device, int queueIndex, XdpNicOptions o, int maxFrame)
     {
         DmabufRegion? region = (device.RxQueues[queueIndex].MemoryProvider as DevmemProvider)?.Binding?.Region;
-        QueueMemory pools = QueueMemory.Allocate(device, queueIndex, o.CopyDescriptors, o.PoolSize, payloadAllowsUnreadable: true, maxFrame, o.Arena);
+
+        // A bound queue posts its net_iovs to the fill ring only: the pools' rx descriptor ring
+        // (payload copies of an unbound queue) stays empty so it holds none of them.
+        QueueMemory pools = QueueMemory.Allocate(device, queueIndex, region is null ? o.CopyDescriptors : 0, o.PoolSize, payloadAllowsUnreadable: true, maxFrame, o.Arena);
         try
         {
             if (region is not null)

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Netmem.Devmem;
+using Netmem.Drivers.Parsing;
 using Netmem.Drivers.Tun;
 
 namespace Netmem.Tests.Xdp;
@@ -10,7 +11,7 @@ namespace Netmem.Tests.Xdp;
 /// it against the sender's pattern for its sequence number, and returns the tokens at once or
 /// keeps them (to hold memory out of the pool).
 /// </summary>
-internal sealed class XdpFlowReader(DevmemSocket socket, Func<int, int> sizeOf)
+internal sealed class XdpFlowReader(DevmemSocket socket, Func<int, int>? sizeOf, bool[]? seen = null)
 {
     private readonly DmabufCmsg[] _cmsgs = new DmabufCmsg[256];
     private readonly byte[] _linear = new byte[256 * 9216];
@@ -94,7 +95,28 @@ internal sealed class XdpFlowReader(DevmemSocket socket, Func<int, int> sizeOf)
             }
 
             _pos += size;
-            if (c.IsEndOfPacket)
+            if (!c.IsEndOfPacket)
+            {
+                continue;
+            }
+
+            if (sizeOf is null)
+            {
+                // Sequence mode: the payload carries its own number (another path may take some).
+                if (!FrameBuilder.VerifySequencePayload(_packet.AsSpan(0, _pos), out ulong s) || s >= (ulong)seen!.Length)
+                {
+                    Fail($"datagram {Received}: {_pos} B that do not verify as a sequence payload");
+                }
+                else if (seen[s])
+                {
+                    Fail($"sequence {s} received twice");
+                }
+                else
+                {
+                    seen[s] = true;
+                }
+            }
+            else
             {
                 int seq = Received;
                 int expected = sizeOf(seq);
@@ -110,21 +132,21 @@ internal sealed class XdpFlowReader(DevmemSocket socket, Func<int, int> sizeOf)
                         Fail($"seq {seq}: payload byte {bad} differs from the pattern");
                     }
                 }
-
-                if (region)
-                {
-                    FromRegion++;
-                }
-                else
-                {
-                    Linear++;
-                }
-
-                Received++;
-                Bytes += _pos;
-                _pos = 0;
-                region = false;
             }
+
+            if (region)
+            {
+                FromRegion++;
+            }
+            else
+            {
+                Linear++;
+            }
+
+            Received++;
+            Bytes += _pos;
+            _pos = 0;
+            region = false;
         }
 
         if (Hold)
