@@ -72,7 +72,11 @@ public class TunBenchmarks : IDisposable
         _payload = new byte[Size];
         _payload.AsSpan().Fill(0x5A);
         _ns = NetNamespace.Create("netmem-bench");
-        _ns.RunIp("link", "set", "dev", "lo", "up");
+        using (RtNetlink rtnl = _ns.OpenRtNetlink())
+        {
+            rtnl.SetLink("lo", up: true);
+        }
+
         _region = DmabufRegion.CreateMemfd("tun-bench", 64 << 20);
         _nic = new TunNic(_ns, new TunNicOptions { Configuration = new TunConfiguration { IPv6LinkLocal = false } });
         _handle = _nic.Device.BindDmabuf(_region, [0]);

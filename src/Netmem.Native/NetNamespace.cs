@@ -5,8 +5,9 @@ using System.Security.Cryptography;
 namespace Netmem.Native;
 
 /// <summary>
-/// A named Linux network namespace (<c>ip netns</c>), for keeping test and demo traffic off the
-/// host's interfaces: a TUN device, its addresses, routes and sockets all live inside it.
+/// A named Linux network namespace (as <c>ip netns</c> names them), for keeping test and demo
+/// traffic off the host's interfaces: a TUN device or veth pair, its addresses, routes and
+/// sockets all live inside it. Made and deleted with system calls and rtnetlink; no command runs.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -15,17 +16,20 @@ namespace Netmem.Native;
 /// joins the namespace, runs, and moves back: never the caller's thread, which may be a
 /// thread-pool thread that later runs unrelated work, and never an async delegate, whose
 /// continuations could resume on any thread. What the delegate creates keeps the namespace it was
-/// created in: a socket or a TUN descriptor opened inside may be used from any thread afterwards.
+/// created in: a socket, a netlink socket or a TUN descriptor opened inside may be used from any
+/// thread afterwards.
 /// </para>
 /// <para>
 /// sysfs (<c>/sys/class/net</c>) shows the namespace of whoever mounted it, not of the thread,
 /// so per-interface state inside is read through <c>/proc/thread-self/net</c> on a thread in the
-/// namespace, or through <see cref="RunIp"/>.
+/// namespace, or through <see cref="OpenRtNetlink"/>.
 /// </para>
 /// <para>
-/// <see cref="Create"/> owns the namespace it makes and <see cref="Dispose"/> deletes it
-/// (<c>ip netns del</c>); interfaces inside are destroyed by the kernel once nothing holds the
-/// namespace any more (open TUN descriptors and sockets created inside do hold it).
+/// <see cref="Create"/> does what <c>ip netns add</c> does: it makes <see cref="NetnsDirectory"/>
+/// a shared mount, creates an empty file there, and on a dedicated thread unshares a new network
+/// namespace and bind-mounts it onto that file. <see cref="Dispose"/> unmounts and removes the
+/// file; interfaces inside are destroyed by the kernel once nothing holds the namespace any more
+/// (open TUN descriptors and sockets created inside do hold it).
 /// </para>
 /// </remarks>
 public sealed class NetNamespace : IDisposable
@@ -33,6 +37,12 @@ public sealed class NetNamespace : IDisposable
     /// <summary>Where <c>ip netns</c> keeps its bind mounts.</summary>
     public const string NetnsDirectory = "/run/netns";
 
+    private const ulong MsBind = 4096;
+    private const ulong MsRec = 16384;
+    private const ulong MsShared = 1 << 20;
+    private const int MntDetach = 2;
+    private const int OCreat = 0x40;
+    private const int OExcl = 0x80;
     private const int CapNetAdmin = 12;
     private const int CapSysAdmin = 21;
 
@@ -74,14 +84,54 @@ public sealed class NetNamespace : IDisposable
     /// Creates a namespace named <c><paramref name="prefix"/>-&lt;pid&gt;-&lt;random&gt;</c>, unique on
     /// the machine, and opens it. Dispose deletes it.
     /// </summary>
-    /// <exception cref="IpCommandException"><c>ip netns add</c> failed (e.g. not root).</exception>
+    /// <exception cref="NativeException">A system call refused (EPERM without CAP_SYS_ADMIN); the message names it.</exception>
     public static NetNamespace Create(string prefix = "netmem")
     {
         ValidateName(prefix);
         string name = string.Create(CultureInfo.InvariantCulture, $"{prefix}-{Environment.ProcessId}-{RandomNumberGenerator.GetHexString(8, lowercase: true)}");
-        IpCommand.Run(["netns", "add", name]);
+        string path = Path.Combine(NetnsDirectory, name);
+        PrepareNetnsDirectory();
+        int marker = Libc.OpenCreate(path, Sys.O_RDONLY | OCreat | OExcl | Sys.O_CLOEXEC, 0);
+        if (marker < 0)
+        {
+            throw new NativeException("open(" + path + ", O_CREAT|O_EXCL)", System.Runtime.InteropServices.Marshal.GetLastPInvokeError());
+        }
+
+        _ = Libc.Close(marker);
         try
         {
+            RunOnNewThread("netns-add:" + name, () =>
+            {
+                int home = Sys.Open("/proc/thread-self/ns/net", Sys.O_RDONLY | Sys.O_CLOEXEC);
+                try
+                {
+                    if (Libc.Unshare(Sys.CLONE_NEWNET) != 0)
+                    {
+                        int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+                        throw errno == Errno.EPERM
+                            ? new NativeException("unshare(CLONE_NEWNET)", errno, "creating a network namespace needs CAP_SYS_ADMIN; run as root.")
+                            : new NativeException("unshare(CLONE_NEWNET)", errno);
+                    }
+
+                    try
+                    {
+                        if (Libc.Mount("/proc/thread-self/ns/net", path, "none", MsBind, 0) != 0)
+                        {
+                            throw new NativeException("mount(" + path + ", MS_BIND)", System.Runtime.InteropServices.Marshal.GetLastPInvokeError());
+                        }
+                    }
+                    finally
+                    {
+                        Sys.Setns(home, Sys.CLONE_NEWNET);
+                    }
+                }
+                finally
+                {
+                    _ = Libc.Close(home);
+                }
+
+                return true;
+            });
             return new NetNamespace(name, OpenNamespaceFile(name), owned: true);
         }
         catch
@@ -111,13 +161,19 @@ public sealed class NetNamespace : IDisposable
     {
         ArgumentNullException.ThrowIfNull(action);
         int nsFd = Fd;
+        return RunOnNewThread("netns:" + Name, () => RunOnThisThread(nsFd, action));
+    }
+
+    /// <summary>Runs <paramref name="action"/> on a new thread, waits, and returns its result or rethrows its exception.</summary>
+    private static T RunOnNewThread<T>(string threadName, Func<T> action)
+    {
         T result = default!;
         ExceptionDispatchInfo? failure = null;
         var thread = new Thread(() =>
         {
             try
             {
-                result = RunOnThisThread(nsFd, action);
+                result = action();
             }
 #pragma warning disable CA1031 // Any exception is handed back to the caller's thread.
             catch (Exception e)
@@ -128,7 +184,7 @@ public sealed class NetNamespace : IDisposable
         })
         {
             IsBackground = true,
-            Name = "netns:" + Name,
+            Name = threadName,
         };
         thread.Start();
         thread.Join();
@@ -148,20 +204,20 @@ public sealed class NetNamespace : IDisposable
     }
 
     /// <summary>
-    /// Runs <c>ip -n NAME <paramref name="args"/></c> and returns its standard output.
+    /// Opens a route netlink socket inside this namespace (created on a thread that joined it):
+    /// links and addresses it changes are this namespace's. The caller disposes it.
     /// </summary>
-    /// <exception cref="IpCommandException">The command failed; its standard error is in the message.</exception>
-    public string RunIp(params string[] args)
+    public RtNetlink OpenRtNetlink()
     {
         ObjectDisposedException.ThrowIf(_fd < 0, this);
-        return IpCommand.Run(["-n", Name, .. args]);
+        return Run(RtNetlink.Open);
     }
 
     /// <summary>Whether a namespace of this name is still listed in <see cref="NetnsDirectory"/>.</summary>
     public bool Exists => File.Exists(Path.Combine(NetnsDirectory, Name));
 
     /// <summary>Closes the descriptor and, for a namespace made by <see cref="Create"/>, deletes it.</summary>
-    /// <exception cref="IpCommandException">Deleting failed and the namespace is still there.</exception>
+    /// <exception cref="NativeException">Unmounting or removing the name failed and the namespace is still there.</exception>
     public void Dispose()
     {
         int fd = Interlocked.Exchange(ref _fd, -1);
@@ -173,14 +229,7 @@ public sealed class NetNamespace : IDisposable
         _ = Libc.Close(fd);
         if (_owned)
         {
-            try
-            {
-                IpCommand.Run(["netns", "del", Name]);
-            }
-            catch (IpCommandException) when (!Exists)
-            {
-                // Someone else removed it first: the goal is met.
-            }
+            Delete(Name);
         }
     }
 
@@ -234,15 +283,58 @@ public sealed class NetNamespace : IDisposable
         }
     }
 
+    /// <summary>What <c>ip netns del</c> does: detach the bind mount, remove the file.</summary>
+    private static void Delete(string name)
+    {
+        string path = Path.Combine(NetnsDirectory, name);
+        if (Libc.Umount2(path, MntDetach) != 0)
+        {
+            int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            if (errno != Errno.EINVAL && errno != Errno.ENOENT)
+            {
+                throw new NativeException("umount2(" + path + ")", errno);
+            }
+        }
+
+        if (Libc.Unlink(path) != 0)
+        {
+            int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            if (errno != Errno.ENOENT)
+            {
+                throw new NativeException("unlink(" + path + ")", errno);
+            }
+        }
+    }
+
     private static void TryDelete(string name)
     {
         try
         {
-            IpCommand.Run(["netns", "del", name]);
+            Delete(name);
         }
-        catch (IpCommandException)
+        catch (NativeException)
         {
             // Best effort while already failing.
+        }
+    }
+
+    /// <summary>
+    /// Creates <see cref="NetnsDirectory"/> and makes it a shared mount, as iproute2 does, so a
+    /// namespace mounted there is seen by mount namespaces created later (<c>ip netns exec</c>).
+    /// </summary>
+    private static void PrepareNetnsDirectory()
+    {
+        Directory.CreateDirectory(NetnsDirectory);
+        if (Libc.Mount("", NetnsDirectory, "none", MsShared | MsRec, 0) == 0)
+        {
+            return;
+        }
+
+        // Not a mount point yet: bind it onto itself, then make it shared. Best effort: names
+        // bound below work without propagation.
+        if (Libc.Mount(NetnsDirectory, NetnsDirectory, "none", MsBind | MsRec, 0) == 0)
+        {
+            _ = Libc.Mount("", NetnsDirectory, "none", MsShared | MsRec, 0);
         }
     }
 
@@ -269,11 +361,6 @@ public sealed class NetNamespace : IDisposable
             return "/proc/thread-self/ns/net is missing: /proc is not mounted or the kernel lacks network namespaces.";
         }
 
-        if (FindOnPath("ip") is null)
-        {
-            return "the 'ip' command (iproute2) is not on PATH.";
-        }
-
         return null;
     }
 
@@ -294,20 +381,5 @@ public sealed class NetNamespace : IDisposable
         }
 
         return Sys.IsRoot ? ulong.MaxValue : 0;
-    }
-
-    private static string? FindOnPath(string program)
-    {
-        string path = Environment.GetEnvironmentVariable("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin";
-        foreach (string dir in path.Split(':', StringSplitOptions.RemoveEmptyEntries))
-        {
-            string candidate = Path.Combine(dir, program);
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        return null;
     }
 }

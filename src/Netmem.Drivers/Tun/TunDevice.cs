@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Text.Json;
 using Netmem.Native;
 
 namespace Netmem.Drivers.Tun;
@@ -98,7 +97,7 @@ public sealed class TunDevice : IDisposable
 
     /// <summary>
     /// Brings the link up with <paramref name="configuration"/>'s MTU and txqueuelen and adds its
-    /// addresses (IPv6 with <c>nodad</c>, so the address is usable at once). Uses <c>ip -n</c>.
+    /// addresses (IPv6 without duplicate address detection, so the address is usable at once), through rtnetlink inside the namespace.
     /// </summary>
     /// <remarks>
     /// With an IPv6 link-local address (the default), the kernel itself transmits into the TUN
@@ -115,29 +114,19 @@ public sealed class TunDevice : IDisposable
         ObjectDisposedException.ThrowIf(IsDisposed, this);
         TunConfiguration c = configuration ?? new TunConfiguration();
         c.Validate();
-        List<string> link = ["link", "set", "dev", Name, "mtu", c.Mtu.ToString(CultureInfo.InvariantCulture)];
-        if (c.TxQueueLength is int qlen)
-        {
-            link.AddRange(["txqueuelen", qlen.ToString(CultureInfo.InvariantCulture)]);
-        }
-
-        if (!c.IPv6LinkLocal)
-        {
-            link.AddRange(["addrgenmode", "none"]);
-        }
-
-        Namespace.RunIp([.. link]);
+        using RtNetlink rtnl = Namespace.OpenRtNetlink();
+        rtnl.SetLink(Name, mtu: c.Mtu, txQueueLength: c.TxQueueLength, ipv6LinkLocal: c.IPv6LinkLocal ? null : false);
         if (c.IPv4Address is not null)
         {
-            Namespace.RunIp("-4", "addr", "add", $"{c.IPv4Address}/{c.IPv4PrefixLength}", "dev", Name);
+            rtnl.AddAddress(Name, c.IPv4Address, c.IPv4PrefixLength);
         }
 
         if (c.IPv6Address is not null)
         {
-            Namespace.RunIp("-6", "addr", "add", $"{c.IPv6Address}/{c.IPv6PrefixLength}", "dev", Name, "nodad");
+            rtnl.AddAddress(Name, c.IPv6Address, c.IPv6PrefixLength);
         }
 
-        Namespace.RunIp("link", "set", "dev", Name, "up");
+        rtnl.SetLink(Name, up: true);
     }
 
     /// <summary>The descriptor of queue <paramref name="queue"/>.</summary>
@@ -174,26 +163,15 @@ public sealed class TunDevice : IDisposable
     }
 
     /// <summary>
-    /// Reads the same counters through <c>ip -n NS -s -j link show dev NAME</c> (a process per
-    /// call): the 64-bit rtnetlink statistics, a cross-check for <see cref="ReadCounters"/>.
+    /// Reads the same counters through rtnetlink (<c>IFLA_STATS64</c>, the 64-bit counters): a
+    /// cross-check for <see cref="ReadCounters"/>.
     /// </summary>
-    public TunCounters ReadCountersWithIp()
+    public TunCounters ReadCountersFromNetlink()
     {
         ObjectDisposedException.ThrowIf(IsDisposed, this);
-        string json = Namespace.RunIp("-s", "-j", "link", "show", "dev", Name);
-        using JsonDocument doc = JsonDocument.Parse(json);
-        JsonElement stats = doc.RootElement[0].GetProperty("stats64");
-        JsonElement rx = stats.GetProperty("rx");
-        JsonElement tx = stats.GetProperty("tx");
-        return new TunCounters(
-            rx.GetProperty("bytes").GetUInt64(),
-            rx.GetProperty("packets").GetUInt64(),
-            rx.GetProperty("errors").GetUInt64(),
-            rx.GetProperty("dropped").GetUInt64(),
-            tx.GetProperty("bytes").GetUInt64(),
-            tx.GetProperty("packets").GetUInt64(),
-            tx.GetProperty("errors").GetUInt64(),
-            tx.GetProperty("dropped").GetUInt64());
+        using RtNetlink rtnl = Namespace.OpenRtNetlink();
+        LinkStats64 s = rtnl.GetLink(Name).Stats;
+        return new TunCounters(s.RxBytes, s.RxPackets, s.RxErrors, s.RxDropped, s.TxBytes, s.TxPackets, s.TxErrors, s.TxDropped);
     }
 
     /// <summary>Closes every queue descriptor; the kernel then removes the interface.</summary>

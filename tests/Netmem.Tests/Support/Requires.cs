@@ -27,6 +27,16 @@ internal static class Requires
         }
     }
 
+    /// <summary>Skips (or, where privileges are promised, fails) unless namespaces and AF_XDP sockets work here.</summary>
+    public static void AfXdp()
+    {
+        NetNamespaces();
+        if (XskSocket.UnsupportedReason is string why)
+        {
+            Unmet("needs AF_XDP: " + why);
+        }
+    }
+
     /// <summary>Skips unless the process runs without the namespace privileges (a failure path under test).</summary>
     public static void Unprivileged()
     {

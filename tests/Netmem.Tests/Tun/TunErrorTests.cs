@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Netmem.Drivers.Parsing;
 using Netmem.Drivers.Tun;
 using Netmem.Native;
@@ -8,7 +7,7 @@ using Xunit;
 namespace Netmem.Tests.Tun;
 
 /// <summary>The errors a driver author meets when TUN or namespace setup goes wrong.</summary>
-public sealed partial class TunErrorTests(ITestOutputHelper output)
+public sealed class TunErrorTests(ITestOutputHelper output)
 {
 
     [Fact]
@@ -39,12 +38,13 @@ public sealed partial class TunErrorTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void A_tun_named_like_an_existing_tap_says_the_name_is_in_use()
+    public void A_tun_named_like_an_existing_veth_says_the_name_is_in_use()
     {
         Requires.NetNamespaces();
 
         using var ns = NetNamespace.Create();
-        ns.RunIp("tuntap", "add", "dev", "nmtap0", "mode", "tap");
+        using RtNetlink rtnl = ns.OpenRtNetlink();
+        rtnl.CreateVethPair("nmtap0", "nmtap0p");
         var e = Assert.Throws<NativeException>(() => TunDevice.Create(ns, "nmtap0"));
         output.WriteLine(e.Message);
         Assert.Equal(Errno.EINVAL, e.ErrorNumber);
@@ -82,7 +82,7 @@ public sealed partial class TunErrorTests(ITestOutputHelper output)
         var e = Assert.Throws<NativeException>(() => ns.Run(() =>
         {
             // Capabilities are per thread: only this dedicated namespace thread loses CAP_NET_ADMIN.
-            DropEffectiveCapabilityOnThisThread(12);
+            ThreadCapabilities.DropEffective(ThreadCapabilities.NetAdmin);
             return TunFile.Open("nmperm0", multiQueue: false, nonBlocking: true, out _);
         }));
         output.WriteLine(e.Message);
@@ -110,16 +110,17 @@ public sealed partial class TunErrorTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void A_failing_ip_command_reports_the_command_and_its_error()
+    public void A_failing_rtnetlink_request_reports_the_request_errno_and_interface()
     {
         Requires.NetNamespaces();
 
         using var ns = NetNamespace.Create();
-        var e = Assert.Throws<IpCommandException>(() => ns.RunIp("link", "show", "dev", "nmnosuch0"));
+        using RtNetlink rtnl = ns.OpenRtNetlink();
+        var e = Assert.Throws<NativeException>(() => rtnl.GetLink("nmnosuch0"));
         output.WriteLine(e.Message);
-        Assert.Equal($"ip -n {ns.Name} link show dev nmnosuch0", e.CommandLine);
-        Assert.NotEqual(0, e.ExitCode);
-        Assert.Contains("nmnosuch0", e.StandardError, StringComparison.Ordinal);
+        Assert.Equal(Errno.ENODEV, e.ErrorNumber);
+        Assert.Equal("rtnetlink(get link nmnosuch0)", e.Call);
+        Assert.Contains("no interface named 'nmnosuch0'", e.Message, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -140,42 +141,5 @@ public sealed partial class TunErrorTests(ITestOutputHelper output)
         Assert.True(TunAddressPolicy.IsAllowed(System.Net.IPAddress.Parse("fd12::1")));
         Assert.Throws<ArgumentException>(() => TunAddressPolicy.EnsureAllowed(System.Net.IPAddress.Parse("192.168.1.1"), 24, "a"));
         Assert.Throws<ArgumentOutOfRangeException>(() => TunAddressPolicy.EnsureAllowed(System.Net.IPAddress.Parse("198.18.0.1"), 8, "a"));
-    }
-
-    private static unsafe void DropEffectiveCapabilityOnThisThread(int capability)
-    {
-        CapHeader header = new() { Version = 0x20080522, Pid = 0 };
-        CapData* data = stackalloc CapData[2];
-        if (Capget(&header, data) != 0)
-        {
-            throw new NativeException("capget", Marshal.GetLastPInvokeError());
-        }
-
-        data[capability / 32].Effective &= ~(1u << (capability % 32));
-        if (Capset(&header, data) != 0)
-        {
-            throw new NativeException("capset", Marshal.GetLastPInvokeError());
-        }
-    }
-
-    [LibraryImport("libc", EntryPoint = "capget", SetLastError = true)]
-    private static unsafe partial int Capget(CapHeader* header, CapData* data);
-
-    [LibraryImport("libc", EntryPoint = "capset", SetLastError = true)]
-    private static unsafe partial int Capset(CapHeader* header, CapData* data);
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct CapHeader
-    {
-        public uint Version;
-        public int Pid;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct CapData
-    {
-        public uint Effective;
-        public uint Permitted;
-        public uint Inheritable;
     }
 }

@@ -318,8 +318,12 @@ public sealed class TunNicTrafficTests(ITestOutputHelper output)
             long seenBefore = nic.PacketsSeen;
             long unsupportedBefore = counters.DropsFor(DropReason.UnsupportedProtocol);
 
-            ns.RunIp("link", "set", "dev", nic.Tun.Name, "down");
-            ns.RunIp("link", "set", "dev", nic.Tun.Name, "up");
+            using (RtNetlink rtnl = ns.OpenRtNetlink())
+            {
+                rtnl.SetLink(nic.Tun.Name, up: false);
+                rtnl.SetLink(nic.Tun.Name, up: true);
+            }
+
             Assert.True(TunTraffic.WaitSeen(nic, seenBefore + 1, 6000), "no router solicitation within 6 s of link-up");
             TunTraffic.WaitSettled(nic);
             TunCounters delta = nic.ReadKernelCounters().Since(before);

@@ -1,0 +1,9 @@
+using System.Text.Json.Serialization;
+
+namespace Netmem.Tool.XdpDemo;
+
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(XdpRunResult))]
+internal sealed partial class XdpJsonContext : JsonSerializerContext
+{
+}
