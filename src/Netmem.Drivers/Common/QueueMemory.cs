@@ -53,6 +53,7 @@ public sealed class QueueMemory
         var header = new PagePool(new PagePoolParams
         {
             Name = prefix + "-hdr",
+            Role = PagePoolRole.Header,
             Napi = rxq.Napi,
             Queue = rxq,
             Ifindex = device.Ifindex,
@@ -67,6 +68,7 @@ public sealed class QueueMemory
             payload = new PagePool(new PagePoolParams
             {
                 Name = prefix + "-payload",
+                Role = PagePoolRole.Payload,
                 Napi = rxq.Napi,
                 Queue = rxq,
                 Ifindex = device.Ifindex,
