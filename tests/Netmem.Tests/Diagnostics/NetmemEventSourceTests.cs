@@ -210,7 +210,7 @@ public sealed class NetmemEventSourceTests
 
         EventSource.SendCommand(NetmemEventSource.Log, NetmemEventSource.DumpCommand, null);
 
-        Assert.DoesNotContain(listener.Events, e => e.EventName.StartsWith("IntrospectionDump", StringComparison.Ordinal));
+        Assert.DoesNotContain(listener.Events, e => e.EventName!.StartsWith("IntrospectionDump", StringComparison.Ordinal));
     }
 
     [Fact]
