@@ -80,7 +80,10 @@ public static class Program
     /// <summary>The whole command line: every command of <see cref="CommandTable"/>, the default one's options and action on the root.</summary>
     internal static RootCommand Build(CommandContext context)
     {
-        var root = new RootCommand("netmem - Netmem page pools: run a demo, trace and watch pools in a running .NET process");
+        var root = new RootCommand("netmem - Netmem page pools: run a demo, trace and watch pools in a running .NET process")
+        {
+            HelpName = "netmem",
+        };
         foreach (ToolCommand command in CommandTable.Create())
         {
             command.Bind(context);

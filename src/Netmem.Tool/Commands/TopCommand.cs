@@ -84,7 +84,7 @@ internal sealed class TopCommand : ToolCommand
             TaskScheduler.Default);
 
         // This thread takes keys and watches for a target that stopped publishing.
-        while (!run.Wait(100))
+        while (!((IAsyncResult)run).AsyncWaitHandle.WaitOne(100))
         {
             if (context.ReadKey?.Invoke() is { } key && context.IsInteractive)
             {

@@ -49,12 +49,10 @@ public sealed class ToolProcessTests
     [Fact]
     public async Task A_dotnet_process_whose_Netmem_provider_never_answers_exits_4_after_the_timeout()
     {
-        // `netmem trace` has Netmem.Core.dll mapped but never creates a pool, so it has no Netmem
-        // provider: the answer decides, not the file mappings.
+        // `netmem trace` is a .NET process with a diagnostic port that never creates a pool, so
+        // it has no Netmem provider to answer.
         using ToolProcess demo = await ToolProcess.StartDemoAsync();
         using ToolProcess tracer = await ToolProcess.StartAsync("{", "trace", "--json", "--pid", demo.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        string maps = await File.ReadAllTextAsync($"/proc/{tracer.Id}/maps", TestContext.Current.CancellationToken);
-        Assert.Contains("Netmem.Core.dll", maps, StringComparison.Ordinal);
 
         (int code, string output, string error) = CliTests.Run("pools", "--pid", tracer.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--timeout", "2");
 
