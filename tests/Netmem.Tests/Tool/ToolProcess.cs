@@ -120,6 +120,25 @@ internal sealed class ToolProcess : IDisposable
         }
     }
 
+    /// <summary>Starts the tool with <paramref name="args"/> and waits (bounded) until its .NET diagnostic port is open.</summary>
+    public static async Task<ToolProcess> StartWithDiagnosticPortAsync(params string[] args)
+    {
+        var p = new ToolProcess(args, "\0 no line starts so");
+        var clock = Stopwatch.StartNew();
+        while (Directory.GetFiles(Path.GetTempPath(), $"dotnet-diagnostic-{p.Id}-*-socket").Length == 0)
+        {
+            if (clock.Elapsed > Timeout || p._process.HasExited)
+            {
+                p.Dispose();
+                throw new TimeoutException($"netmem {string.Join(' ', args)} opened no diagnostic port within {Timeout.TotalSeconds} s");
+            }
+
+            await Task.Delay(50);
+        }
+
+        return p;
+    }
+
     /// <summary>Runs the tool to completion; returns its exit code and output.</summary>
     public static Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(params string[] args) =>
         RunWithEnvironmentAsync(new Dictionary<string, string>(), args);

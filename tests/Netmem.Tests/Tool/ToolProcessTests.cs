@@ -52,7 +52,7 @@ public sealed class ToolProcessTests
         // `netmem trace` is a .NET process with a diagnostic port that never creates a pool, so
         // it has no Netmem provider to answer.
         using ToolProcess demo = await ToolProcess.StartDemoAsync();
-        using ToolProcess tracer = await ToolProcess.StartAsync("{", "trace", "--json", "--pid", demo.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        using ToolProcess tracer = await ToolProcess.StartWithDiagnosticPortAsync("trace", "--json", "--pid", demo.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
         (int code, string output, string error) = CliTests.Run("pools", "--pid", tracer.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--timeout", "2");
 
