@@ -158,7 +158,9 @@ internal sealed class TopCommand : ToolCommand
         {
             lock (_lock)
             {
-                if (_stallReported || _sinceData.Elapsed < TimeSpan.FromSeconds(StallIntervals * refresh + 2))
+                // The first interval also waits for the attach and the backend's start.
+                double grace = (StallIntervals * refresh) + (table.Intervals == 0 ? 20 : 5);
+                if (_stallReported || _sinceData.Elapsed < TimeSpan.FromSeconds(grace))
                 {
                     return;
                 }

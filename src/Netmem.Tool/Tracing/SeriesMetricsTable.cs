@@ -176,7 +176,7 @@ internal sealed class SeriesMetricsTable
     public string Render(int width = 0, string? device = null, int? queue = null)
     {
         IReadOnlyList<SeriesRow> rows = [.. Rows.Where(r => (device is null || r.Key.Device == device) && (queue is null || r.Key.Queue == queue))];
-        Column[] columns = [.. Column.All.Where(c => c.Priority <= FittingPriority(width))];
+        Column[] columns = Fitting(width);
         var sb = new StringBuilder();
         sb.AppendLine(string.Join(' ', columns.Select(c => c.Pad(c.Header))).TrimEnd());
         foreach (SeriesRow r in rows)
@@ -192,25 +192,29 @@ internal sealed class SeriesMetricsTable
         return sb.ToString();
     }
 
-    /// <summary>The highest column priority whose columns all fit in <paramref name="width"/>.</summary>
-    private static int FittingPriority(int width)
+    /// <summary>
+    /// The columns that fit in <paramref name="width"/> (0: all): taken by priority, then from
+    /// left to right, while they fit; shown in their usual order.
+    /// </summary>
+    private static Column[] Fitting(int width)
     {
         if (width <= 0)
         {
-            return int.MaxValue;
+            return Column.All;
         }
 
-        int best = 0;
-        foreach (int p in Column.All.Select(c => c.Priority).Distinct().Order())
+        var chosen = new HashSet<Column>();
+        int used = -1;
+        foreach (Column c in Column.All.OrderBy(c => c.Priority))
         {
-            int needed = Column.All.Where(c => c.Priority <= p).Sum(c => c.Width + 1) - 1;
-            if (needed <= width)
+            if (c.Priority == 1 || used + 1 + c.Width <= width)
             {
-                best = p;
+                chosen.Add(c);
+                used += 1 + c.Width;
             }
         }
 
-        return best;
+        return [.. Column.All.Where(chosen.Contains)];
     }
 
     /// <summary>What identifies a row.</summary>
@@ -242,8 +246,8 @@ internal sealed class SeriesMetricsTable
             new("DEVICE", 10, true, 1, r => Clip(r.Key.Device, 10)),
             new("QUEUE", 5, false, 1, r => r.Key.Queue.ToString(CultureInfo.InvariantCulture)),
             new("ROLE", 7, true, 1, r => r.Key.Role),
-            new("PROVIDER", 8, true, 3, r => Clip(r.Key.Provider, 8)),
-            new("POOLS", 5, false, 2, r => Units.Count(r.Get(NetmemMeter.Pools))),
+            new("PROVIDER", 8, true, 1, r => Clip(r.Key.Provider, 8)),
+            new("POOLS", 5, false, 1, r => Units.Count(r.Get(NetmemMeter.Pools))),
             new("INFLIGHT", 9, false, 1, r => Units.Count(r.Get(NetmemMeter.Inflight))),
             new("MEM", 8, false, 2, r => Units.Bytes(r.Get(NetmemMeter.InflightMemory))),
             new("ALLOC_FAST", 13, false, 1, r => Units.Count(r.Get(NetmemMeter.AllocFast))),

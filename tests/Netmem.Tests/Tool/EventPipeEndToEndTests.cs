@@ -103,7 +103,7 @@ public sealed class ToolAgainstDemoTests(DemoProcessFixture demo) : IClassFixtur
     {
         // A dump taken in the middle of a queue restart may show the queue between its pools: ask again (bounded).
         (int code, string output, string error) = CliTests.Run("pools", "--pid", Pid, "--json");
-        for (int attempt = 0; attempt < 5 && code == ExitCodes.Ok && !HasLivePayloadPool(output); attempt++)
+        for (int attempt = 0; attempt < 10 && code == ExitCodes.Ok && !HasLivePayloadPool(output); attempt++)
         {
             (code, output, error) = CliTests.Run("pools", "--pid", Pid, "--json");
         }
@@ -133,9 +133,13 @@ public sealed class ToolAgainstDemoTests(DemoProcessFixture demo) : IClassFixtur
 
     private static bool HasLivePayloadPool(string json)
     {
+        // Bound (a dmabuf id), live, and in the stats dump too: the kinds are dumped one after
+        // the other, and a restart between them replaces the pool.
         using JsonDocument doc = JsonDocument.Parse(json);
+        HashSet<int> withStats = [.. doc.RootElement.GetProperty("page_pool_stats").EnumerateArray().Select(p => p.GetProperty("id").GetInt32())];
         return doc.RootElement.GetProperty("page_pools").EnumerateArray()
-            .Any(p => p.GetProperty("name").GetString() == "netmem0-q1-payload" && p.GetProperty("detach_time").ValueKind == JsonValueKind.Null);
+            .Any(p => p.GetProperty("name").GetString() == "netmem0-q1-payload" && p.GetProperty("detach_time").ValueKind == JsonValueKind.Null
+                && p.GetProperty("dmabuf_id").ValueKind == JsonValueKind.Number && withStats.Contains(p.GetProperty("id").GetInt32()));
     }
 
     [Fact]
