@@ -16,12 +16,15 @@ namespace Netmem.Diagnostics;
 /// call site tests <see cref="EventSource.IsEnabled(EventLevel, EventKeywords)"/> inline first
 /// and computes no argument when no one listens; payloads are written with
 /// <see cref="EventSource.WriteEventCore"/>, so an enabled event allocates nothing either.
-/// <para>Introspection from another process: a session that enables this source with the
-/// argument <c>Command=Dump</c> (an EventPipe provider argument, an
-/// <see cref="EventListener.EnableEvents(EventSource, EventLevel, EventKeywords, IDictionary{string, string})"/>
-/// argument, or <see cref="EventSource.SendCommand"/> with <see cref="DumpCommand"/>) gets one
+/// <para>Introspection from another process: a session that enables the
+/// <see cref="Keywords.Introspection"/> keyword (<c>0x4</c>) gets, as it starts, one
 /// <see cref="IntrospectionDump"/> event per registered kind (<see cref="RegisterDump"/>), then one
-/// <see cref="IntrospectionDumpCompleted"/>. <c>netmem pools --pid</c> reads them.</para>
+/// <see cref="IntrospectionDumpCompleted"/>; no argument is needed, so
+/// <c>dotnet-trace collect -p PID --providers Netmem:0x4:4</c> gets a dump. The provider
+/// argument <c>Command=Dump</c> (or <see cref="EventSource.SendCommand"/> with
+/// <see cref="DumpCommand"/>) asks for another dump from a session already running. Dumps go to
+/// every session with the keyword on, so one that is already listening also sees the dump
+/// another session's start causes. <c>netmem pools</c>, <c>trace</c> and <c>top</c> read them.</para>
 /// </remarks>
 [EventSource(Name = SourceName)]
 [UnconditionalSuppressMessage("Trimming", "IL2026:RequiresUnreferencedCode", Justification = "Every event payload is primitives and strings, which EventSource writes without reflection; an event with any other payload type does not belong here.")]
@@ -45,7 +48,7 @@ public sealed unsafe class NetmemEventSource : EventSource
         /// <summary>Per-netmem hold and release (high volume).</summary>
         public const EventKeywords Netmem = (EventKeywords)0x2;
 
-        /// <summary>Introspection dumps, written only when a session asks for one (<c>Command=Dump</c>).</summary>
+        /// <summary>Introspection dumps: written when a session enables this keyword, and on <c>Command=Dump</c>.</summary>
         public const EventKeywords Introspection = (EventKeywords)0x4;
     }
 
@@ -261,7 +264,7 @@ public sealed unsafe class NetmemEventSource : EventSource
     }
 
     /// <summary>One introspection dump: <paramref name="json"/> is the dump of <paramref name="kind"/>.</summary>
-    [Event(IntrospectionDumpId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle | Keywords.Introspection)]
+    [Event(IntrospectionDumpId, Level = EventLevel.Informational, Keywords = Keywords.Introspection)]
     public void IntrospectionDump(string kind, string json)
     {
         kind ??= string.Empty;
@@ -279,7 +282,7 @@ public sealed unsafe class NetmemEventSource : EventSource
     }
 
     /// <summary>A dump is complete: <paramref name="kinds"/> <see cref="IntrospectionDump"/> events were written before it.</summary>
-    [Event(IntrospectionDumpCompletedId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle | Keywords.Introspection)]
+    [Event(IntrospectionDumpCompletedId, Level = EventLevel.Informational, Keywords = Keywords.Introspection)]
     public void IntrospectionDumpCompleted(int kinds)
     {
         WriteEvent(IntrospectionDumpCompletedId, kinds);
@@ -298,11 +301,11 @@ public sealed unsafe class NetmemEventSource : EventSource
         DumpRegistry.Register(kind, json);
     }
 
-    /// <summary>Writes every registered dump, then the completion event. Does nothing unless a session enabled <see cref="Keywords.Introspection"/> or <see cref="Keywords.Lifecycle"/>.</summary>
+    /// <summary>Writes every registered dump, then the completion event. Does nothing unless a session enabled <see cref="Keywords.Introspection"/>.</summary>
     [NonEvent]
     public void WriteDumps()
     {
-        if (!IsEnabled(EventLevel.Informational, Keywords.Lifecycle | Keywords.Introspection))
+        if (!IsEnabled(EventLevel.Informational, Keywords.Introspection))
         {
             return;
         }
@@ -328,10 +331,20 @@ public sealed unsafe class NetmemEventSource : EventSource
         IntrospectionDumpCompleted(kinds.Length);
     }
 
-    /// <summary>Answers <c>Command=Dump</c> and <see cref="DumpCommand"/>; other commands only update enablement.</summary>
+    /// <summary>
+    /// Dumps when a session enables this source with <see cref="Keywords.Introspection"/> on, on
+    /// <c>Command=Dump</c> and on <see cref="DumpCommand"/>; other commands only update enablement.
+    /// </summary>
+    /// <remarks>
+    /// The command does not say which keywords its own session asked for, only what all sessions
+    /// together enable; so any session's start dumps while some session has the keyword on. A
+    /// session without it never sees the dump events (they carry only that keyword).
+    /// </remarks>
     protected override void OnEventCommand(EventCommandEventArgs command)
     {
+        ArgumentNullException.ThrowIfNull(command);
         bool dump = command.Command == DumpCommand
+            || (command.Command == EventCommand.Enable && IsEnabled(EventLevel.Informational, Keywords.Introspection))
             || (command.Command is EventCommand.Enable or EventCommand.Update
                 && command.Arguments is { } args
                 && args.TryGetValue(CommandArgument, out string? value)

@@ -3,7 +3,10 @@ using System.Text.Json.Serialization;
 
 namespace Netmem.Net;
 
-/// <summary>One page pool as the netdev netlink family's page-pool-get reports it.</summary>
+/// <summary>
+/// One page pool as the netdev netlink family's page-pool-get reports it, plus the device name
+/// and the pool's role on its queue (the series it is counted in by <see cref="Diagnostics.NetmemMeter"/>).
+/// </summary>
 public sealed record PagePoolInfo(
     int Id,
     string Name,
@@ -15,7 +18,9 @@ public sealed record PagePoolInfo(
     DateTimeOffset? DetachTime,
     int? DmabufId,
     bool Shared,
-    int Order);
+    int Order,
+    string? Device = null,
+    string Role = "other");
 
 /// <summary>One rx queue, as queue-get reports it.</summary>
 public sealed record QueueInfo(int Ifindex, string Device, int Id, string Type, int NapiId, int? DmabufId);
@@ -50,7 +55,9 @@ public static partial class NetdevIntrospection
                 p.DetachedAt,
                 DmabufIdOf(p),
                 p.IsShared,
-                p.Order));
+                p.Order,
+                p.Params.Queue?.Device?.Name,
+                Diagnostics.NetmemMeter.RoleName(p.Params.Role)));
         }
 
         return list;

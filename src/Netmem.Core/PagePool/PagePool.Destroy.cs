@@ -127,6 +127,7 @@ public sealed unsafe partial class PagePool
                 NetmemEventSource.Log.PagePoolDestroyed(_id, s.HoldCount, s.ReleaseCount);
             }
 
+            NetmemMeter.PoolFreed(this, s);
             PagePoolRegistry.Unregister(_id);
             _freed.TrySetResult();
         }

@@ -63,6 +63,9 @@ public sealed record class PagePoolParams
     /// <summary>Name for logs and introspection.</summary>
     public string? Name { get; init; }
 
+    /// <summary>What the pool feeds on its queue; a metrics tag that outlives the pool (see <see cref="Diagnostics.NetmemMeter"/>).</summary>
+    public PagePoolRole Role { get; init; }
+
     /// <summary>Arena for system pages; null means <see cref="PageArena.Shared"/>.</summary>
     public PageArena? Arena { get; init; }
 

@@ -71,6 +71,7 @@ public sealed class QueueMemory
         var header = new PagePool(new PagePoolParams
         {
             Name = prefix + "-hdr",
+            Role = PagePoolRole.Header,
             Napi = rxq.Napi,
             Queue = rxq,
             Ifindex = device.Ifindex,
@@ -85,6 +86,7 @@ public sealed class QueueMemory
             payload = new PagePool(new PagePoolParams
             {
                 Name = prefix + "-payload",
+                Role = PagePoolRole.Payload,
                 Napi = rxq.Napi,
                 Queue = rxq,
                 Ifindex = device.Ifindex,

@@ -1,26 +1,23 @@
 namespace Netmem.Tool.Commands;
 
 /// <summary>
-/// Every <c>netmem</c> command, by name. To add a command: write a class implementing
-/// <see cref="ICommand"/> in its own file and add one line here. <see cref="Default"/> runs when
-/// no command is named.
+/// Every <c>netmem</c> command. To add one: write a <see cref="ToolCommand"/> in its own file and
+/// add <c>new MyCommand()</c> here; help, completion, typo suggestions and validation follow
+/// from its options. <see cref="Default"/> runs when no command is named.
 /// </summary>
 internal static class CommandTable
 {
     /// <summary>The command run by a bare <c>netmem</c>.</summary>
     public const string Default = "demo";
 
-    public static readonly IReadOnlyList<ICommand> All =
+    /// <summary>Fresh instances of every command, in the order help lists them.</summary>
+    public static IReadOnlyList<ToolCommand> Create() =>
     [
-        // Owned by the SimNic/DevmemSocket work: DemoCommand is a placeholder until then.
         new DemoCommand(),
-
-        // Owned by the TUN driver work: TunCommand reports "not available yet" until then.
         new TunCommand(),
         new TraceCommand(),
         new TopCommand(),
         new PoolsCommand(),
+        new CompletionCommand(),
     ];
-
-    public static ICommand? Find(string name) => All.FirstOrDefault(c => c.Name == name);
 }

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Text.Json;
 using Netmem.Tool.Cli;
 using Netmem.Tool.Demo;
@@ -6,12 +7,17 @@ namespace Netmem.Tool.Commands;
 
 /// <summary>
 /// The default command: the whole system on synthetic traffic (see <see cref="DemoRunner"/>).
-/// With <c>--wait</c> it runs until stopped, rebinding queue 1 every second so a tracer sees
-/// pools and bindings come and go under live traffic; it prints one line starting
+/// With <c>--wait</c> it runs until stopped, rebinding the devmem queues every second so a tracer
+/// sees pools and bindings come and go under live traffic; it prints one line starting
 /// <c>demo: running</c> once traffic flows, and stops on Ctrl+C, SIGTERM, end of stdin (when
 /// stdin is a pipe or file other than /dev/null) or after <c>--seconds</c>.
 /// </summary>
-internal sealed class DemoCommand : ICommand
+/// <remarks>
+/// Progress: on a terminal where it is the foreground job, one line rewritten in place; in the
+/// background or into a file or pipe, nothing until the summary, unless <c>--progress</c> asks
+/// for a plain line every second.
+/// </remarks>
+internal sealed class DemoCommand : ToolCommand
 {
     /// <summary>
     /// Fault injection for tests of the failure path: <c>corrupt-payload</c> flips one byte in
@@ -19,15 +25,27 @@ internal sealed class DemoCommand : ICommand
     /// </summary>
     public const string FaultVariable = "NETMEM_DEMO_FAULT";
 
-    public string Name => "demo";
+    private readonly Option<double?> _seconds = ToolOptions.Seconds("--seconds", "-s", "how long traffic runs; with --wait, stop after this long (without --wait at most 3600)", 0.1, 604800, 5);
+    private readonly Option<int> _payload = ToolOptions.Int("--payload", null, "BYTES", "UDP payload bytes per datagram (a 9000-byte MTU less IPv4 and UDP headers)", 1, 8972, 1400);
+    private readonly Option<int> _queues = ToolOptions.Int("--queues", "-q", "N", "rx queues: queue 0 stays on system pages, the rest are bound to the region", 2, 16, 2);
+    private readonly Option<int> _flows = ToolOptions.Int("--flows", null, "N", "flows, one socket and consumer thread each", 1, 64, 2);
+    private readonly Option<bool> _json = ToolOptions.Json("print the result as one JSON object (snake_case keys; see the README) instead of the summary");
+    private readonly Option<bool> _wait = ToolOptions.Flag("--wait", null, "keep running, rebinding the devmem queues every second, until Ctrl+C, SIGTERM, end of stdin or --seconds (for trace, top, pools)");
+    private readonly Option<bool> _progress = ToolOptions.Flag("--progress", null, "print a plain progress line every second (also when stdout is not a terminal)");
 
-    public string Summary => "SimNic demo: queue 1 bound to a memfd region, verified multi-flow traffic (the default)";
+    public DemoCommand()
+        : base("demo", "SimNic demo: queues bound to a memfd region, verified multi-flow traffic (the default command)")
+    {
+        Options.Add(_seconds);
+        Options.Add(_payload);
+        Options.Add(_queues);
+        Options.Add(_flows);
+        Options.Add(_json);
+        Options.Add(_wait);
+        Options.Add(_progress);
+    }
 
-    public string Usage => "netmem [demo] [--seconds N] [--payload B] [--queues N] [--flows N] [--json] [--wait]";
-
-    public OptionKinds Options => OptionKinds.Wait | OptionKinds.Seconds | OptionKinds.Payload | OptionKinds.Queues | OptionKinds.Flows | OptionKinds.Json;
-
-    public IReadOnlyList<string> Examples =>
+    public override IReadOnlyList<string> Examples =>
     [
         "netmem",
         "netmem demo --seconds 10 --payload 9000 --queues 3 --flows 6",
@@ -35,14 +53,17 @@ internal sealed class DemoCommand : ICommand
         "netmem demo --wait            # keep running for trace/top/pools",
     ];
 
-    public int Run(CommandOptions options, CommandContext context)
+    public override int Run(ParseResult result, CommandContext context)
     {
+        bool wait = result.GetValue(_wait);
+        bool json = result.GetValue(_json);
+        TimeSpan seconds = TimeSpan.FromSeconds(result.GetValue(_seconds)!.Value);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.Cancellation);
-        if (options.Wait)
+        if (wait)
         {
-            if (options.Duration is { } d)
+            if (result.GetResult(_seconds) is { Implicit: false })
             {
-                stop.CancelAfter(d);
+                stop.CancelAfter(seconds);
             }
 
             StdinWatch.CancelAtEndOfInput(stop);
@@ -50,22 +71,26 @@ internal sealed class DemoCommand : ICommand
 
         var demo = new DemoOptions
         {
-            Seconds = options.Duration?.TotalSeconds ?? 5,
-            Payload = options.Payload ?? 1400,
-            Queues = options.Queues ?? 2,
-            Flows = options.Flows ?? 2,
-            Wait = options.Wait,
-            Progress = !options.Json,
-            RebindPeriod = options.Wait ? TimeSpan.FromSeconds(1) : null,
+            Seconds = seconds.TotalSeconds,
+            Payload = result.GetValue(_payload),
+            Queues = result.GetValue(_queues),
+            Flows = result.GetValue(_flows),
+            Wait = wait,
+            Progress = json ? ProgressMode.None
+                : result.GetValue(_progress) ? ProgressMode.Lines
+                : context.Terminal.IsTerminal ? ProgressMode.Live
+                : ProgressMode.None,
+            IsForeground = () => context.Terminal.IsForeground,
+            RebindPeriod = wait ? TimeSpan.FromSeconds(1) : null,
             InjectCorruption = Environment.GetEnvironmentVariable(FaultVariable) == "corrupt-payload",
         };
 
-        DemoResult result;
+        DemoResult outcome;
         try
         {
-            result = DemoRunner.Run(demo, context.Out, stop.Token, onRunning: () =>
+            outcome = DemoRunner.Run(demo, context.Out, stop.Token, onRunning: () =>
             {
-                if (options.Wait)
+                if (wait)
                 {
                     context.Out.WriteLine($"demo: running in pid {Environment.ProcessId}; Ctrl+C or SIGTERM stops");
                     context.Out.Flush();
@@ -77,15 +102,15 @@ internal sealed class DemoCommand : ICommand
             throw CliException.Usage(e.Message);
         }
 
-        if (options.Json)
+        if (json)
         {
-            context.Out.WriteLine(JsonSerializer.Serialize(result, DemoJsonContext.Default.DemoResult));
+            context.Out.WriteLine(JsonSerializer.Serialize(outcome, DemoJsonContext.Default.DemoResult));
         }
         else
         {
-            DemoRunner.PrintSummary(result, context.Out);
+            DemoRunner.PrintSummary(outcome, context.Out);
         }
 
-        return result.Ok ? ExitCodes.Ok : ExitCodes.Failure;
+        return outcome.Ok ? ExitCodes.Ok : ExitCodes.Failure;
     }
 }

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -9,76 +10,52 @@ namespace Netmem.Tool.Commands;
 
 /// <summary>
 /// <c>netmem pools --pid P</c>: asks a running process for its introspection dump (the Netmem
-/// EventSource's <c>Command=Dump</c>) and prints its page pools once, as a table or JSON.
+/// EventSource's introspection keyword) and prints its page pools once, as a table or JSON.
 /// </summary>
-internal sealed class PoolsCommand : ICommand
+internal sealed class PoolsCommand : ToolCommand
 {
-    /// <summary>How long to wait for the dump when <c>--seconds</c> is not given.</summary>
-    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
+    private readonly Option<int> _pid = ToolOptions.Pid();
+    private readonly Option<bool> _json = ToolOptions.Json("print JSON (snake_case keys, as the README documents) instead of a table");
+    private readonly Option<double?> _timeout = ToolOptions.AttachTimeout();
 
-    public string Name => "pools";
+    public PoolsCommand()
+        : base("pools", "print the page pools of a running process once (netlink page-pool-get)")
+    {
+        Options.Add(_pid);
+        Options.Add(_json);
+        Options.Add(_timeout);
+    }
 
-    public string Summary => "print the page pools of a running process once (netlink page-pool-get)";
-
-    public string Usage => "netmem pools --pid P [--json] [--seconds N]";
-
-    public OptionKinds Options => OptionKinds.Pid | OptionKinds.Json | OptionKinds.Seconds;
-
-    public IReadOnlyList<string> Examples =>
+    public override IReadOnlyList<string> Examples =>
     [
         "netmem pools --pid 4242",
-        "netmem pools --pid 4242 --json | jq '.\"page-pools\"[].inflight'",
+        "netmem pools --pid 4242 --json | jq '.page_pools[].inflight'",
     ];
 
-    public int Run(CommandOptions options, CommandContext context)
+    public override int Run(ParseResult result, CommandContext context)
     {
-        int pid = options.RequirePid(Name);
-        TargetProcess.EnsureNetmemLoaded(pid);
-        TimeSpan timeout = options.Duration ?? DefaultTimeout;
-
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.Cancellation);
-        stop.CancelAfter(timeout);
-        var dumps = new List<(string Kind, string Json)>();
-        bool complete = false;
-        using var session = new EventPipeTraceSession(pid, [EventPipeTraceSession.NetmemDumpProvider()]);
-        TargetProcess.Attach(session, pid);
-        Task run = session.RunAsync(
-            e =>
-            {
-                if (complete)
-                {
-                    return;
-                }
-
-                if (e.EventName == nameof(NetmemEventSource.IntrospectionDump) && e.Get("kind") is { } kind)
-                {
-                    dumps.Add((kind, e.Get("json") ?? "null"));
-                }
-                else if (e.EventName == nameof(NetmemEventSource.IntrospectionDumpCompleted))
-                {
-                    complete = true;
-                    session.Stop();
-                }
-            },
-            stop.Token);
-        run.GetAwaiter().GetResult();
-
-        if (!complete)
+        int pid = result.GetValue(_pid);
+        NetmemProbe probe = TargetSession.Run(
+            pid,
+            [EventPipeTraceSession.NetmemDumpProvider()],
+            TimeSpan.FromSeconds(result.GetValue(_timeout)!.Value),
+            static _ => { },
+            static (session, _) => session.Stop(),
+            context.Cancellation);
+        if (probe.Dump.Count == 0)
         {
-            if (context.Cancellation.IsCancellationRequested)
-            {
-                return ExitCodes.Failure;
-            }
-
-            throw TargetProcess.NotNetmem(pid, $"no Netmem introspection dump within {timeout.TotalSeconds:0.#} s");
+            return ExitCodes.Failure;
         }
 
-        context.Out.Write(options.Json ? FormatJson(pid, dumps) : FormatTable(dumps));
+        context.Out.Write(result.GetValue(_json) ? FormatJson(pid, probe.Dump) : FormatTable(probe.Dump));
         context.Out.Flush();
         return ExitCodes.Ok;
     }
 
-    /// <summary><c>{"pid": P, "page-pools": [...], "page-pool-stats": [...], ...}</c>, each kind as the target dumped it.</summary>
+    /// <summary>The JSON key of a dump kind: <c>page-pools</c> becomes <c>page_pools</c>.</summary>
+    internal static string JsonKey(string kind) => kind.Replace('-', '_');
+
+    /// <summary><c>{"pid": P, "page_pools": [...], "page_pool_stats": [...], "queues": [...], "devices": [...]}</c>, each kind as the target dumped it.</summary>
     internal static string FormatJson(int pid, IReadOnlyList<(string Kind, string Json)> dumps)
     {
         using var buffer = new MemoryStream();
@@ -88,7 +65,7 @@ internal sealed class PoolsCommand : ICommand
             w.WriteNumber("pid", pid);
             foreach ((string kind, string json) in dumps)
             {
-                w.WritePropertyName(kind);
+                w.WritePropertyName(JsonKey(kind));
                 w.WriteRawValue(json);
             }
 
@@ -98,7 +75,7 @@ internal sealed class PoolsCommand : ICommand
         return Encoding.UTF8.GetString(buffer.ToArray()) + Environment.NewLine;
     }
 
-    /// <summary>One line per pool from the page-pools dump, with its main counters from page-pool-stats.</summary>
+    /// <summary>One line per pool from the page-pools dump, with its main counters from page-pool-stats; memory in <see cref="Units"/>.</summary>
     internal static string FormatTable(IReadOnlyList<(string Kind, string Json)> dumps)
     {
         string? poolsJson = dumps.FirstOrDefault(d => d.Kind == NetmemEventSource.PagePoolsDumpKind).Json;
@@ -114,7 +91,7 @@ internal sealed class PoolsCommand : ICommand
         }
 
         var sb = new StringBuilder();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"{"ID",5} {"NAME",-20} {"IFINDEX",7} {"QUEUE",5} {"NAPI",5} {"MODE",6} {"ORDER",5} {"INFLIGHT",9} {"INFLIGHT_MEM",12} {"ALLOC_FAST",12} {"ALLOC_SLOW",10} {"RC_CACHED",12} {"RC_RING",12} {"RING_FULL",10} DETACHED");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"{"ID",5} {"NAME",-20} {"DEVICE",-10} {"QUEUE",5} {"ROLE",-7} {"NAPI",5} {"MODE",6} {"ORDER",5} {"INFLIGHT",9} {"MEM",8} {"ALLOC_FAST",12} {"ALLOC_SLOW",10} {"RC_CACHED",12} {"RC_RING",12} {"RING_FULL",10} DETACHED");
         int count = 0;
         using JsonDocument? poolsDoc = poolsJson is null ? null : JsonDocument.Parse(poolsJson);
         if (poolsDoc?.RootElement.ValueKind == JsonValueKind.Array)
@@ -124,11 +101,10 @@ internal sealed class PoolsCommand : ICommand
                 count++;
                 long id = Num(p, "id");
                 JsonElement s = stats.GetValueOrDefault(id);
-                string detached = p.TryGetProperty("detach_time", out JsonElement dt) && dt.ValueKind == JsonValueKind.String ? dt.GetString()! : "-";
-                string name = p.TryGetProperty("name", out JsonElement n) ? n.GetString() ?? string.Empty : string.Empty;
+                string detached = Str(p, "detach_time") ?? "-";
                 string mode = p.TryGetProperty("shared", out JsonElement sh) && sh.ValueKind == JsonValueKind.True ? "shared" : "owned";
                 sb.AppendLine(CultureInfo.InvariantCulture,
-                    $"{id,5} {name,-20} {Num(p, "ifindex"),7} {Num(p, "queue"),5} {Num(p, "napi_id"),5} {mode,6} {Num(p, "order"),5} {Num(p, "inflight"),9} {Num(p, "inflight_mem"),12} {Num(s, "alloc_fast"),12} {Num(s, "alloc_slow"),10} {Num(s, "recycle_cached"),12} {Num(s, "recycle_ring"),12} {Num(s, "recycle_ring_full"),10} {detached}");
+                    $"{id,5} {Str(p, "name") ?? string.Empty,-20} {Str(p, "device") ?? "-",-10} {Num(p, "queue"),5} {Str(p, "role") ?? "-",-7} {Num(p, "napi_id"),5} {mode,6} {Num(p, "order"),5} {Num(p, "inflight"),9} {Units.Bytes(Num(p, "inflight_mem")),8} {Num(s, "alloc_fast"),12} {Num(s, "alloc_slow"),10} {Num(s, "recycle_cached"),12} {Num(s, "recycle_ring"),12} {Num(s, "recycle_ring_full"),10} {detached}");
             }
         }
 
@@ -139,7 +115,7 @@ internal sealed class PoolsCommand : ICommand
 
         foreach ((string kind, string _) in dumps.Where(d => d.Kind is not NetmemEventSource.PagePoolsDumpKind and not NetmemEventSource.PagePoolStatsDumpKind))
         {
-            sb.AppendLine(CultureInfo.InvariantCulture, $"(also dumped: {kind}; see --json)");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"(also dumped: {JsonKey(kind)}; see --json)");
         }
 
         return sb.ToString();
@@ -147,4 +123,7 @@ internal sealed class PoolsCommand : ICommand
 
     private static long Num(JsonElement e, string name) =>
         e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.Number ? v.GetInt64() : 0;
+
+    private static string? Str(JsonElement e, string name) =>
+        e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 }

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -7,51 +8,77 @@ using Netmem.Tool.Tracing;
 namespace Netmem.Tool.Commands;
 
 /// <summary><c>netmem trace --pid P</c>: streams the Netmem EventSource of a running process, one line per event.</summary>
-internal sealed class TraceCommand : ICommand
+internal sealed class TraceCommand : ToolCommand
 {
-    public string Name => "trace";
+    /// <summary>Payload fields that hold a netmem handle or a page frame number: printed in hex, as the kernel's tracepoints print them.</summary>
+    private static readonly HashSet<string> HexFields = new(StringComparer.Ordinal) { "netmem", "pfn" };
 
-    public string Summary => "stream Netmem events (pool, binding, queue lifecycle) from a running process";
+    private readonly Option<int> _pid = ToolOptions.Pid();
+    private readonly Option<bool> _verbose = ToolOptions.Flag("--verbose", "-v", "add per-netmem hold/release events (high volume)");
+    private readonly Option<double?> _seconds = ToolOptions.Seconds("--seconds", "-s", "stop after this long (default: until Ctrl+C or the process exits)", 0.1, 604800);
+    private readonly Option<bool> _json = ToolOptions.Json("print one JSON object per line (snake_case keys) instead of text");
+    private readonly Option<double?> _timeout = ToolOptions.AttachTimeout();
 
-    public string Usage => "netmem trace --pid P [--verbose] [--seconds N] [--json]";
+    public TraceCommand()
+        : base("trace", "stream Netmem events (pool, binding, queue lifecycle) from a running process")
+    {
+        Options.Add(_pid);
+        Options.Add(_verbose);
+        Options.Add(_seconds);
+        Options.Add(_json);
+        Options.Add(_timeout);
+    }
 
-    public OptionKinds Options => OptionKinds.Pid | OptionKinds.Verbose | OptionKinds.Seconds | OptionKinds.Json;
-
-    public IReadOnlyList<string> Examples =>
+    public override IReadOnlyList<string> Examples =>
     [
         "netmem trace --pid 4242",
         "netmem trace --pid 4242 --verbose --seconds 5   # with per-netmem hold/release",
+        "netmem trace --pid 4242 --json | jq .event",
     ];
 
-    public int Run(CommandOptions options, CommandContext context)
+    public override int Run(ParseResult result, CommandContext context)
     {
-        int pid = options.RequirePid(Name);
-        TargetProcess.EnsureNetmemLoaded(pid);
-
+        int pid = result.GetValue(_pid);
+        bool json = result.GetValue(_json);
+        bool verbose = result.GetValue(_verbose);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.Cancellation);
-        if (options.Duration is { } d)
+        if (result.GetValue(_seconds) is { } d)
         {
-            stop.CancelAfter(d);
-        }
-
-        using var session = new EventPipeTraceSession(pid, [EventPipeTraceSession.NetmemProvider(options.Verbose)]);
-        TargetProcess.Attach(session, pid);
-        if (!options.Json)
-        {
-            context.Error.WriteLine($"netmem: tracing process {pid} ({(options.Verbose ? "lifecycle + per-netmem" : "lifecycle")} events); Ctrl+C stops");
+            stop.CancelAfter(TimeSpan.FromSeconds(d));
         }
 
         long events = 0;
-        Task run = session.RunAsync(
-            e =>
+        bool announced = false;
+        void Announce()
+        {
+            if (!announced && !json)
             {
-                events++;
-                context.Out.WriteLine(options.Json ? FormatJson(e) : Format(e));
-            },
-            stop.Token);
-        run.GetAwaiter().GetResult();
-        context.Out.Flush();
-        if (!options.Json)
+                announced = true;
+                context.Error.WriteLine($"netmem: tracing process {pid} ({(verbose ? "lifecycle + per-netmem" : "lifecycle")} events); Ctrl+C stops");
+            }
+        }
+
+        try
+        {
+            TargetSession.Run(
+                pid,
+                [EventPipeTraceSession.NetmemProvider(verbose, dump: true)],
+                TimeSpan.FromSeconds(result.GetValue(_timeout)!.Value),
+                e =>
+                {
+                    Announce();
+                    events++;
+                    context.Out.WriteLine(json ? FormatJson(e) : Format(e));
+                },
+                (_, _) => Announce(),
+                stop.Token);
+        }
+        finally
+        {
+            context.Out.Flush();
+        }
+
+        if (!json)
         {
             context.Error.WriteLine($"netmem: {events} events");
         }
@@ -59,7 +86,7 @@ internal sealed class TraceCommand : ICommand
         return ExitCodes.Ok;
     }
 
-    /// <summary><c>12:00:01.123456 PagePoolCreated poolId=3 ifindex=1 ... name="demo-rx0"</c>.</summary>
+    /// <summary><c>12:00:01.123456 PagePoolCreated poolId=3 ifindex=1 ... name="demo-rx0"</c>; netmem handles in hex.</summary>
     internal static string Format(TraceEventRecord e)
     {
         var sb = new StringBuilder();
@@ -73,14 +100,17 @@ internal sealed class TraceCommand : ICommand
             }
             else
             {
-                sb.Append(Convert.ToString(value, CultureInfo.InvariantCulture));
+                sb.Append(FormatScalar(name, value));
             }
         }
 
         return sb.ToString();
     }
 
-    /// <summary>One JSON object per event: time, event and its fields.</summary>
+    /// <summary>
+    /// One JSON object per event: <c>time</c>, <c>event</c>, then its fields with snake_case
+    /// keys (<c>pool_id</c>, <c>napi_id</c>); netmem handles and pfns as hex strings.
+    /// </summary>
     internal static string FormatJson(TraceEventRecord e)
     {
         using var buffer = new MemoryStream();
@@ -89,8 +119,9 @@ internal sealed class TraceCommand : ICommand
             w.WriteStartObject();
             w.WriteString("time", e.TimeStamp.ToUniversalTime());
             w.WriteString("event", e.EventName);
-            foreach ((string name, object? value) in e.Fields)
+            foreach ((string field, object? value) in e.Fields)
             {
+                string name = JsonNamingPolicy.SnakeCaseLower.ConvertName(field);
                 switch (value)
                 {
                     case null:
@@ -98,6 +129,9 @@ internal sealed class TraceCommand : ICommand
                         break;
                     case string s:
                         w.WriteString(name, s);
+                        break;
+                    case IConvertible when HexFields.Contains(field):
+                        w.WriteString(name, FormatScalar(field, value));
                         break;
                     case IConvertible c when value is not bool and not char:
                         w.WriteNumber(name, c.ToDecimal(CultureInfo.InvariantCulture));
@@ -113,4 +147,9 @@ internal sealed class TraceCommand : ICommand
 
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
+
+    private static string FormatScalar(string field, object? value) =>
+        HexFields.Contains(field) && value is IConvertible c and not string
+            ? "0x" + c.ToUInt64(CultureInfo.InvariantCulture).ToString("x", CultureInfo.InvariantCulture)
+            : Convert.ToString(value, CultureInfo.InvariantCulture) ?? string.Empty;
 }

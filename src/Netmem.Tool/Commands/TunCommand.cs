@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Text.Json;
 using Netmem.Native;
 using Netmem.Tool.Cli;
@@ -12,23 +13,34 @@ namespace Netmem.Tool.Commands;
 /// through the region, tears everything down, and prints the summary with the kernel's counters.
 /// Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN), <c>/dev/net/tun</c> and <c>ip</c>.
 /// </summary>
-internal sealed class TunCommand : ICommand
+internal sealed class TunCommand : ToolCommand
 {
-    public string Name => "tun";
+    /// <summary>errno of an ioctl on a file that is not the device the request is for.</summary>
+    private const int Enotty = 25;
 
-    public string Summary => "the demo on real kernel packets through /dev/net/tun, in a private network namespace (root)";
+    private readonly Option<int> _count = ToolOptions.Int("--count", "-n", "N", "datagrams to send through the kernel", 1, 10_000_000, 100_000);
+    private readonly Option<int> _payload = ToolOptions.Int("--payload", null, "BYTES", "UDP payload bytes per datagram (at most the 1500-byte MTU less 28: 1472)", 1, 1472, 1400);
+    private readonly Option<int> _queues = ToolOptions.Int("--queues", "-q", "N", "TUN queues, each bound to the region with one flow", 1, 16, 1);
+    private readonly Option<bool> _json = ToolOptions.Json("print the result as one JSON object (snake_case keys; see the README) instead of the summary");
+    private readonly Option<bool> _progress = ToolOptions.Flag("--progress", null, "print a progress line every second also when stdout is not a terminal");
 
-    public string Usage => "netmem tun [--count N] [--payload B] [--queues N] [--json]";
+    public TunCommand()
+        : base("tun", "the demo on real kernel packets through /dev/net/tun, in a private network namespace (root)")
+    {
+        Options.Add(_count);
+        Options.Add(_payload);
+        Options.Add(_queues);
+        Options.Add(_json);
+        Options.Add(_progress);
+    }
 
-    public OptionKinds Options => OptionKinds.Count | OptionKinds.Payload | OptionKinds.Queues | OptionKinds.Json;
-
-    public IReadOnlyList<string> Examples =>
+    public override IReadOnlyList<string> Examples =>
     [
         "sudo netmem tun",
         "sudo netmem tun --count 1000000 --payload 1472 --queues 2",
     ];
 
-    public int Run(CommandOptions options, CommandContext context)
+    public override int Run(ParseResult result, CommandContext context)
     {
         if (!NetNamespace.IsSupported)
         {
@@ -36,18 +48,19 @@ internal sealed class TunCommand : ICommand
             return ExitCodes.Failure;
         }
 
+        bool json = result.GetValue(_json);
         var run = new TunRunOptions
         {
-            Count = options.Count ?? 100_000,
-            Payload = options.Payload ?? 1400,
-            Queues = options.Queues ?? 1,
-            Progress = !options.Json,
+            Count = result.GetValue(_count),
+            Payload = result.GetValue(_payload),
+            Queues = result.GetValue(_queues),
+            Progress = !json && (result.GetValue(_progress) || context.IsInteractive),
         };
 
-        TunRunResult result;
+        TunRunResult outcome;
         try
         {
-            result = TunRunner.Run(run, context.Out, context.Cancellation);
+            outcome = TunRunner.Run(run, context.Out, context.Cancellation);
         }
         catch (ArgumentException e)
         {
@@ -58,16 +71,27 @@ internal sealed class TunCommand : ICommand
             context.Error.WriteLine("netmem: tun cannot run here: " + e.Message);
             return ExitCodes.Failure;
         }
-
-        if (options.Json)
+        catch (NativeException e)
         {
-            context.Out.WriteLine(JsonSerializer.Serialize(result, TunJsonContext.Default.TunRunResult));
+            context.Error.WriteLine("netmem: tun: " + Explain(e));
+            return ExitCodes.Failure;
+        }
+
+        if (json)
+        {
+            context.Out.WriteLine(JsonSerializer.Serialize(outcome, TunJsonContext.Default.TunRunResult));
         }
         else
         {
-            TunRunner.PrintSummary(result, context.Out);
+            TunRunner.PrintSummary(outcome, context.Out);
         }
 
-        return result.Ok ? ExitCodes.Ok : ExitCodes.Failure;
+        return outcome.Ok ? ExitCodes.Ok : ExitCodes.Failure;
     }
+
+    /// <summary>The one line to print for a failed system call; a <c>/dev/net/tun</c> that is not a TUN device is said in plain words.</summary>
+    internal static string Explain(NativeException e) =>
+        e.ErrorNumber == Enotty && e.Call.StartsWith("ioctl(TUNSETIFF", StringComparison.Ordinal)
+            ? $"{TunFile.DevicePath} is not a TUN device (ioctl TUNSETIFF: ENOTTY): it must be the tun driver's character device 10,200 (mknod {TunFile.DevicePath} c 10 200)"
+            : e.Message;
 }

@@ -18,8 +18,11 @@ public sealed record DemoOptions
     /// <summary>Size of the memfd region bound to the devmem queues.</summary>
     public long RegionBytes { get; init; } = 64L << 20;
 
-    /// <summary>Print a live progress line.</summary>
-    public bool Progress { get; init; } = true;
+    /// <summary>How to show progress while traffic runs.</summary>
+    public ProgressMode Progress { get; init; } = ProgressMode.None;
+
+    /// <summary>For <see cref="ProgressMode.Live"/>: whether the terminal is ours now (a background job writes nothing there).</summary>
+    public Func<bool> IsForeground { get; init; } = static () => true;
 
     /// <summary>Keep running until stopped (stdin closed, SIGTERM or Ctrl+C), so it can be traced.</summary>
     public bool Wait { get; init; }
@@ -29,4 +32,17 @@ public sealed record DemoOptions
 
     /// <summary>Test hook: corrupt one payload byte in the region, to prove the check fails.</summary>
     public bool InjectCorruption { get; init; }
+}
+
+/// <summary>How a run shows progress.</summary>
+public enum ProgressMode
+{
+    /// <summary>Nothing until the summary (output is a file or pipe).</summary>
+    None,
+
+    /// <summary>One line rewritten in place with <c>\r</c>, four times a second, while the process is the terminal's foreground job.</summary>
+    Live,
+
+    /// <summary>A plain line every second.</summary>
+    Lines,
 }

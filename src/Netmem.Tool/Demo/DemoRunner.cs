@@ -50,7 +50,8 @@ public static class DemoRunner
         injector.Start();
 
         TimeSpan duration = o.Wait ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(o.Seconds);
-        bool interactive = !Console.IsOutputRedirected && ReferenceEquals(progress, Console.Out);
+        bool interactive = o.Progress == ProgressMode.Live;
+        bool liveLineShown = false;
         TimeSpan nextPrint = TimeSpan.FromMilliseconds(interactive ? 250 : 1000);
         TimeSpan nextRebind = o.RebindPeriod ?? Timeout.InfiniteTimeSpan;
         int rebinds = 0;
@@ -75,9 +76,14 @@ public static class DemoRunner
                 nextRebind = clock.Elapsed + period;
             }
 
-            if (o.Progress && clock.Elapsed >= nextPrint)
+            if (o.Progress != ProgressMode.None && clock.Elapsed >= nextPrint)
             {
-                PrintProgress(progress, interactive, clock.Elapsed, nic, consumers);
+                if (!interactive || o.IsForeground())
+                {
+                    PrintProgress(progress, interactive, clock.Elapsed, nic, consumers);
+                    liveLineShown |= interactive;
+                }
+
                 nextPrint += TimeSpan.FromMilliseconds(interactive ? 250 : 1000);
             }
         }
@@ -93,7 +99,7 @@ public static class DemoRunner
             c.Stop();
         }
 
-        if (o.Progress && interactive)
+        if (liveLineShown)
         {
             progress.WriteLine();
         }

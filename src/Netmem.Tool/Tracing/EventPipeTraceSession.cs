@@ -51,17 +51,29 @@ public sealed class EventPipeTraceSession : IDisposable
             : wanted;
     }
 
-    /// <summary>The Netmem provider: lifecycle events, plus per-netmem events when <paramref name="verbose"/>.</summary>
-    public static EventPipeProvider NetmemProvider(bool verbose, IDictionary<string, string>? arguments = null)
+    /// <summary>
+    /// The Netmem provider: lifecycle events, plus per-netmem events when <paramref name="verbose"/>,
+    /// plus an introspection dump at the start when <paramref name="dump"/> (the answer that
+    /// shows the process has Netmem).
+    /// </summary>
+    public static EventPipeProvider NetmemProvider(bool verbose, bool dump = false)
     {
-        EventKeywords keywords = NetmemEventSource.Keywords.Lifecycle | (verbose ? NetmemEventSource.Keywords.Netmem : 0);
-        return new EventPipeProvider(NetmemEventSource.SourceName, verbose ? EventLevel.Verbose : EventLevel.Informational, (long)keywords, arguments);
+        EventKeywords keywords = NetmemEventSource.Keywords.Lifecycle
+            | (verbose ? NetmemEventSource.Keywords.Netmem : 0)
+            | (dump ? NetmemEventSource.Keywords.Introspection : 0);
+        return new EventPipeProvider(NetmemEventSource.SourceName, verbose ? EventLevel.Verbose : EventLevel.Informational, (long)keywords, dump ? DumpArguments() : null);
     }
 
     /// <summary>The Netmem provider asking for an introspection dump and nothing else.</summary>
     public static EventPipeProvider NetmemDumpProvider() =>
-        new(NetmemEventSource.SourceName, EventLevel.Informational, (long)NetmemEventSource.Keywords.Introspection,
-            new Dictionary<string, string> { [NetmemEventSource.CommandArgument] = NetmemEventSource.DumpArgumentValue });
+        new(NetmemEventSource.SourceName, EventLevel.Informational, (long)NetmemEventSource.Keywords.Introspection, DumpArguments());
+
+    /// <summary>
+    /// <c>Command=Dump</c>: the keyword alone makes a current Netmem dump; the argument also
+    /// makes one in a process built against a Netmem that needed it.
+    /// </summary>
+    private static Dictionary<string, string> DumpArguments() =>
+        new() { [NetmemEventSource.CommandArgument] = NetmemEventSource.DumpArgumentValue };
 
     /// <summary>
     /// The metrics bridge publishing the <c>Netmem</c> meter every <paramref name="refreshSeconds"/>,
@@ -96,8 +108,10 @@ public sealed class EventPipeTraceSession : IDisposable
     /// <summary>
     /// Reads the stream until it ends, handing each event of the enabled providers to
     /// <paramref name="onEvent"/>. Starts the session first if needed. Cancelling stops the session.
+    /// The result says whether the stream ended because the session was stopped or on its own
+    /// (the target exited, or the stream broke: then with the parser's error).
     /// </summary>
-    public Task RunAsync(Action<TraceEventRecord> onEvent, CancellationToken cancellation = default)
+    public Task<SessionEnd> RunAsync(Action<TraceEventRecord> onEvent, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(onEvent);
         if (_session is null)
@@ -134,6 +148,14 @@ public sealed class EventPipeTraceSession : IDisposable
                 {
                     // The stream was torn down by Stop; what was read has been delivered.
                 }
+#pragma warning disable CA1031 // A stream cut off mid-event (the target died) fails in the parser with any exception type; the caller reports it.
+                catch (Exception e)
+#pragma warning restore CA1031
+                {
+                    return new SessionEnd(false, e.GetType().Name + ": " + e.Message);
+                }
+
+                return new SessionEnd(Volatile.Read(ref _stopped) != 0, null);
             },
             CancellationToken.None,
             TaskCreationOptions.LongRunning,
@@ -158,9 +180,15 @@ public sealed class EventPipeTraceSession : IDisposable
         }
     }
 
+    /// <summary>Stops the session and releases it.</summary>
     public void Dispose()
     {
         Stop();
         _session?.Dispose();
     }
 }
+
+/// <summary>How a session's stream ended.</summary>
+/// <param name="Stopped">True when <see cref="EventPipeTraceSession.Stop"/> (or cancellation) ended it; false when the stream ended on its own.</param>
+/// <param name="Error">The parser's error when the stream broke off, else null.</param>
+public readonly record struct SessionEnd(bool Stopped, string? Error);

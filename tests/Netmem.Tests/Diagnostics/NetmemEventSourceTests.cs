@@ -180,17 +180,37 @@ public sealed class NetmemEventSourceTests
     }
 
     [Fact]
-    public void RegisterDump_adds_a_kind_that_SendCommand_Dump_writes()
+    public void Enabling_the_introspection_keyword_dumps_without_arguments()
     {
         NetmemEventSource.RegisterDump("test-kind", () => "[{\"answer\":42}]");
         using var listener = new RecordingListener(EventLevel.Informational, NetmemEventSource.Keywords.Introspection);
-        Assert.Empty(listener.Events);
-
-        EventSource.SendCommand(NetmemEventSource.Log, NetmemEventSource.DumpCommand, null);
 
         EventWrittenEventArgs dump = Assert.Single(listener.Events, e => e.EventName == "IntrospectionDump" && (string)RecordingListener.Field(e, "kind")! == "test-kind");
         Assert.Equal("[{\"answer\":42}]", RecordingListener.Field(dump, "json"));
-        Assert.Contains(listener.Events, e => e.EventName == "IntrospectionDumpCompleted");
+        Assert.Equal("IntrospectionDumpCompleted", listener.Events.Last().EventName);
+    }
+
+    [Fact]
+    public void SendCommand_Dump_dumps_again_to_a_session_already_listening()
+    {
+        NetmemEventSource.RegisterDump("test-kind", () => "[{\"answer\":42}]");
+        using var listener = new RecordingListener(EventLevel.Informational, NetmemEventSource.Keywords.Introspection);
+        int before = listener.Events.Count(e => e.EventName == "IntrospectionDumpCompleted");
+
+        EventSource.SendCommand(NetmemEventSource.Log, NetmemEventSource.DumpCommand, null);
+
+        Assert.Equal(before + 1, listener.Events.Count(e => e.EventName == "IntrospectionDumpCompleted"));
+        Assert.Equal(2, listener.Events.Count(e => e.EventName == "IntrospectionDump" && (string)RecordingListener.Field(e, "kind")! == "test-kind"));
+    }
+
+    [Fact]
+    public void A_lifecycle_session_sees_no_dumps_even_with_Command_Dump()
+    {
+        using var listener = new RecordingListener(EventLevel.Informational, NetmemEventSource.Keywords.Lifecycle, new Dictionary<string, string?> { ["Command"] = "Dump" });
+
+        EventSource.SendCommand(NetmemEventSource.Log, NetmemEventSource.DumpCommand, null);
+
+        Assert.DoesNotContain(listener.Events, e => e.EventName!.StartsWith("IntrospectionDump", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -15,17 +15,21 @@ internal sealed class ToolProcess : IDisposable
     private readonly TaskCompletionSource<string> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly string _readyPrefix;
 
-    private ToolProcess(string[] args, string readyPrefix)
+    private ToolProcess(string[] args, string readyPrefix, string? program = null)
     {
         _readyPrefix = readyPrefix;
-        var psi = new ProcessStartInfo(DotnetHost)
+        var psi = new ProcessStartInfo(program ?? DotnetHost)
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        psi.ArgumentList.Add(ToolDll);
+        if (program is null)
+        {
+            psi.ArgumentList.Add(ToolDll);
+        }
+
         foreach (string a in args)
         {
             psi.ArgumentList.Add(a);
@@ -84,10 +88,10 @@ internal sealed class ToolProcess : IDisposable
         }
     }
 
-    /// <summary>Starts <c>netmem demo --wait</c> and waits until it prints that its pools exist.</summary>
-    public static async Task<ToolProcess> StartDemoAsync()
+    /// <summary>Starts <c>netmem demo --wait</c> (with <paramref name="program"/>, a published netmem, when given) and waits until it prints that its pools exist.</summary>
+    public static async Task<ToolProcess> StartDemoAsync(string? program = null)
     {
-        var p = new ToolProcess(["demo", "--wait"], "demo: running");
+        var p = new ToolProcess(["demo", "--wait"], "demo: running", program);
         try
         {
             await p._ready.Task.WaitAsync(Timeout);
@@ -100,20 +104,58 @@ internal sealed class ToolProcess : IDisposable
         }
     }
 
+    /// <summary>Starts the tool with <paramref name="args"/> and waits until a stdout line starts with <paramref name="readyPrefix"/>.</summary>
+    public static async Task<ToolProcess> StartAsync(string readyPrefix, params string[] args)
+    {
+        var p = new ToolProcess(args, readyPrefix);
+        try
+        {
+            await p._ready.Task.WaitAsync(Timeout);
+            return p;
+        }
+        catch
+        {
+            p.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Starts the tool with <paramref name="args"/> and waits (bounded) until its .NET diagnostic port is open.</summary>
+    public static async Task<ToolProcess> StartWithDiagnosticPortAsync(params string[] args)
+    {
+        var p = new ToolProcess(args, "\0 no line starts so");
+        var clock = Stopwatch.StartNew();
+        while (Directory.GetFiles(Path.GetTempPath(), $"dotnet-diagnostic-{p.Id}-*-socket").Length == 0)
+        {
+            if (clock.Elapsed > Timeout || p._process.HasExited)
+            {
+                p.Dispose();
+                throw new TimeoutException($"netmem {string.Join(' ', args)} opened no diagnostic port within {Timeout.TotalSeconds} s");
+            }
+
+            await Task.Delay(50);
+        }
+
+        return p;
+    }
+
     /// <summary>Runs the tool to completion; returns its exit code and output.</summary>
     public static Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(params string[] args) =>
         RunWithEnvironmentAsync(new Dictionary<string, string>(), args);
 
     /// <summary>Runs the tool to completion with extra environment variables.</summary>
-    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunWithEnvironmentAsync(IReadOnlyDictionary<string, string> environment, params string[] args)
+    public static Task<(int ExitCode, string Stdout, string Stderr)> RunWithEnvironmentAsync(IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        RunProgramAsync(DotnetHost, [ToolDll, .. args], environment, Timeout);
+
+    /// <summary>Runs any program to completion within <paramref name="timeout"/>; returns its exit code and output.</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunProgramAsync(string program, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment, TimeSpan timeout)
     {
-        var psi = new ProcessStartInfo(DotnetHost) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach ((string key, string value) in environment)
+        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach ((string key, string value) in environment ?? new Dictionary<string, string>())
         {
             psi.Environment[key] = value;
         }
 
-        psi.ArgumentList.Add(ToolDll);
         foreach (string a in args)
         {
             psi.ArgumentList.Add(a);
@@ -122,7 +164,7 @@ internal sealed class ToolProcess : IDisposable
         using var p = Process.Start(psi)!;
         Task<string> stdout = p.StandardOutput.ReadToEndAsync();
         Task<string> stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(Timeout);
+        using var cts = new CancellationTokenSource(timeout);
         try
         {
             await p.WaitForExitAsync(cts.Token);
@@ -130,10 +172,25 @@ internal sealed class ToolProcess : IDisposable
         catch (OperationCanceledException)
         {
             p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"netmem {string.Join(' ', args)} did not exit within {Timeout.TotalSeconds} s");
+            throw new TimeoutException($"{program} {string.Join(' ', psi.ArgumentList)} did not exit within {timeout.TotalSeconds} s");
         }
 
         return (p.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>Ends the process at once (SIGKILL), as a crash would, and waits until it is gone.</summary>
+    public void Kill()
+    {
+        _process.Kill();
+        _process.WaitForExit(Timeout);
+    }
+
+    /// <summary>Waits (bounded) for the process to exit on its own; returns its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        return _process.ExitCode;
     }
 
     /// <summary>Closes stdin (the demo's clean stop) and waits for the exit code; kills it only on timeout.</summary>

@@ -13,7 +13,7 @@ public sealed class ToolProcessTests
         (int code, string stdout, string stderr) = await ToolProcess.RunAsync("--help");
 
         Assert.Equal(0, code);
-        Assert.StartsWith("netmem - ", stdout, StringComparison.Ordinal);
+        Assert.StartsWith("Description:\n  netmem - ", stdout, StringComparison.Ordinal);
         Assert.Empty(stderr);
     }
 
@@ -24,7 +24,7 @@ public sealed class ToolProcessTests
 
         Assert.Equal(2, code);
         Assert.Empty(stdout);
-        Assert.Contains("netmem: unknown option '--frob' for 'pools'", stderr, StringComparison.Ordinal);
+        Assert.Contains("netmem: Unrecognized command or argument '--frob'.", stderr, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -37,12 +37,28 @@ public sealed class ToolProcessTests
 
             Assert.Equal(ExitCodes.NotNetmem, code);
             Assert.Empty(output);
-            Assert.Equal($"netmem: process {sleeper.Id} has not loaded Netmem", error.Trim());
+            Assert.Equal($"netmem: process {sleeper.Id} has not loaded Netmem (it has no .NET diagnostic port: not a .NET process, or started with DOTNET_EnableDiagnostics=0)", error.Trim());
         }
         finally
         {
             sleeper.Kill();
             sleeper.WaitForExit(ToolProcess.Timeout);
         }
+    }
+
+    [Fact]
+    public async Task A_dotnet_process_whose_Netmem_provider_never_answers_exits_4_after_the_timeout()
+    {
+        // `netmem trace` is a .NET process with a diagnostic port that never creates a pool, so
+        // it has no Netmem provider to answer.
+        using ToolProcess demo = await ToolProcess.StartDemoAsync();
+        using ToolProcess tracer = await ToolProcess.StartWithDiagnosticPortAsync("trace", "--json", "--pid", demo.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+        (int code, string output, string error) = CliTests.Run("pools", "--pid", tracer.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--timeout", "2");
+
+        Assert.Equal(ExitCodes.NotNetmem, code);
+        Assert.Empty(output);
+        Assert.Equal($"netmem: process {tracer.Id} has not loaded Netmem (no Netmem provider answered within 2 s; it has not loaded Netmem or not created a page pool yet)", error.Trim());
+        Assert.Equal(0, await demo.StopAsync());
     }
 }

@@ -43,4 +43,28 @@ public sealed class TunCommandTests(ITestOutputHelper output)
         long drops = r.GetProperty("drops_by_reason").EnumerateObject().Sum(p => p.Value.GetInt64());
         Assert.Equal(r.GetProperty("packets_delivered").GetInt64() + drops, r.GetProperty("kernel_tx_packets").GetInt64());
     }
+
+    [Fact]
+    public async Task A_dev_net_tun_that_is_not_a_TUN_device_is_a_clear_one_line_error()
+    {
+        Requires.NetNamespaces();
+        if (!File.Exists("/usr/bin/unshare"))
+        {
+            Requires.Unmet("needs util-linux's unshare for a private mount namespace");
+        }
+
+        // In a private mount namespace of its own, /dev/null stands in for /dev/net/tun: it opens,
+        // but the TUN ioctl fails with ENOTTY.
+        (int code, string stdout, string stderr) = await ToolProcess.RunProgramAsync(
+            "/usr/bin/unshare",
+            ["-m", "sh", "-c", "mount --bind /dev/null /dev/net/tun && exec \"$0\" \"$@\"", ToolProcess.DotnetHost, ToolProcess.ToolDll, "tun", "--count", "10"],
+            null,
+            ToolProcess.Timeout);
+
+        Assert.Equal(ExitCodes.Failure, code);
+        Assert.Empty(stdout);
+        Assert.Equal(
+            "netmem: tun: /dev/net/tun is not a TUN device (ioctl TUNSETIFF: ENOTTY): it must be the tun driver's character device 10,200 (mknod /dev/net/tun c 10 200)",
+            stderr.Trim());
+    }
 }
