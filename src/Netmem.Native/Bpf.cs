@@ -37,6 +37,7 @@ public static unsafe class Bpf
 
     private const int CmdMapCreate = 0;
     private const int CmdMapUpdateElem = 2;
+    private const int CmdMapDeleteElem = 3;
     private const int CmdProgLoad = 5;
     private const int CmdLinkCreate = 28;
     private const int CmdLinkDetach = 34;
@@ -76,6 +77,22 @@ public static unsafe class Bpf
         *(ulong*)(attr + 8) = (ulong)&key;
         *(ulong*)(attr + 16) = (ulong)&value;
         Call(CmdMapUpdateElem, attr, "BPF_MAP_UPDATE_ELEM");
+    }
+
+    /// <summary>Removes <paramref name="key"/> from a map of 4-byte keys; false when it was not there (ENOENT).</summary>
+    public static bool MapDelete(int mapFd, uint key)
+    {
+        byte* attr = stackalloc byte[AttrSize];
+        new Span<byte>(attr, AttrSize).Clear();
+        *(int*)(attr + 0) = mapFd;
+        *(ulong*)(attr + 8) = (ulong)&key;
+        if (Syscall(CmdMapDeleteElem, attr) == 0)
+        {
+            return true;
+        }
+
+        int errno = Marshal.GetLastPInvokeError();
+        return errno == Errno.ENOENT ? false : throw new NativeException("bpf(BPF_MAP_DELETE_ELEM)", errno);
     }
 
     /// <summary>

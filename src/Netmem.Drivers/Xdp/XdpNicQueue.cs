@@ -36,6 +36,9 @@ internal sealed unsafe class XdpNicQueue : NapiPollThread
     private XdpQueueMemory? _mem;
     private XskSocket? _xsk;
 
+    /// <summary>Whether the socket now running is in the program's map (set by the poll loop).</summary>
+    private bool _inMap;
+
     /// <summary>Kernel counters of sockets this queue closed (a restart starts a new socket at zero).</summary>
     private XskStatistics _closedStats;
 
@@ -95,16 +98,9 @@ internal sealed unsafe class XdpNicQueue : NapiPollThread
                 throw;
             }
         });
-        try
-        {
-            _nic.Program.SetSocket(QueueIndex, xsk.Fd);
-        }
-        catch
-        {
-            xsk.Dispose();
-            throw;
-        }
-
+        // The poll loop puts the socket in the program's map once it has stocked the fill ring:
+        // a frame redirected to a socket with an empty fill ring would be dropped.
+        _inMap = false;
         _xsk = xsk;
         _mem = mem;
         if (!mem.IsBound)
@@ -122,9 +118,24 @@ internal sealed unsafe class XdpNicQueue : NapiPollThread
         Start(mem.Pools);
     }
 
-    /// <summary>Parks the loop, closes the socket and takes back the chunks the kernel still had.</summary>
+    /// <summary>
+    /// Takes the socket out of the map (new frames go to the kernel's stack), lets the running
+    /// loop drain what the kernel already put in the rx ring, parks the loop, closes the socket
+    /// and takes back the chunks the kernel still had.
+    /// </summary>
     public XdpQueueMemory StopQueue()
     {
+        XskSocket? xsk = _xsk;
+        if (xsk is not null && !StopRequested)
+        {
+            _nic.Program.ClearSocket(QueueIndex);
+            long deadline = Environment.TickCount64 + 1000;
+            while (xsk.Rx.Outstanding != 0 && Environment.TickCount64 < deadline)
+            {
+                Thread.Sleep(1);
+            }
+        }
+
         _ = Stop();
         XdpQueueMemory mem = _mem!;
         CloseSocket();
@@ -151,6 +162,11 @@ internal sealed unsafe class XdpNicQueue : NapiPollThread
         if (mem.IsBound)
         {
             StockFillRing(mem, xsk);
+        }
+
+        if (!_inMap)
+        {
+            PublishSocket(xsk);
         }
 
         XskRing rx = xsk.Rx;
@@ -194,6 +210,21 @@ internal sealed unsafe class XdpNicQueue : NapiPollThread
         }
 
         return true;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void PublishSocket(XskSocket xsk)
+    {
+        try
+        {
+            _nic.Program.SetSocket(QueueIndex, xsk.Fd);
+            _inMap = true;
+        }
+        catch (NativeException e)
+        {
+            // Retried on the next poll; counted so a persistent failure shows.
+            Failed(e);
+        }
     }
 
     /// <summary>Tops the fill ring up from the payload pool, one bulk allocation per burst.</summary>

@@ -79,6 +79,9 @@ public sealed class XdpProgram : IDisposable
     /// <summary>Puts the socket <paramref name="xskFd"/> in queue <paramref name="queue"/>'s slot.</summary>
     public void SetSocket(int queue, int xskFd) => Bpf.MapUpdate(_mapFd, (uint)queue, (uint)xskFd);
 
+    /// <summary>Empties queue <paramref name="queue"/>'s slot: its frames go to the kernel's stack (XDP_PASS).</summary>
+    public void ClearSocket(int queue) => Bpf.MapDelete(_mapFd, (uint)queue);
+
     /// <summary>Detaches the program and closes the link, program and map.</summary>
     public void Dispose()
     {

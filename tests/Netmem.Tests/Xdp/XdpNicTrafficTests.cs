@@ -159,8 +159,17 @@ public sealed class XdpNicTrafficTests(ITestOutputHelper output)
             cycles++;
         }
 
-        sender.Join();
+        // Keep receiving while the sender finishes: it paces on what this thread takes.
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        bool senderDone;
+        while (!(senderDone = sender.Join(0)) && deadline.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            reader.ReceiveUntil(reader.Received + 1, 100);
+        }
+
         reader.ReceiveUntil(Count - Volatile.Read(ref stackReceived), 3000);
+        output.WriteLine($"sender done {senderDone} at {Volatile.Read(ref sent)}; devmem {reader.Received}, stack {stackReceived}, driver took {nic.PacketsSeen}, xsk {nic.ReadXskStatistics(0)}, peer {veth.ReadPeerCounters()}, device {veth.ReadDeviceCounters()}");
+        Assert.True(senderDone, "the sender stalled");
         stackReader.Join();
         output.WriteLine($"cycles {cycles}; devmem {reader.Received} (region {reader.FromRegion}, linear {reader.Linear}), stack {stackReceived}, xsk {nic.ReadXskStatistics(0)}, drops {string.Join(", ", nic.QueueCounters(0).DropsByReason())}");
         Assert.Empty(reader.Failures);
