@@ -18,9 +18,9 @@ namespace Netmem.Diagnostics;
 /// introspection dump.</para>
 /// <para>Counters stay monotonic across pool replacement: when a pool frees itself
 /// (<see cref="PoolFreed"/>) its final counters are folded into its series, which keeps them,
-/// so a replaced pool's counts are not lost. A series is reported while at least one pool
-/// (live or lingering after destroy) belongs to it; the folded counts come back when a pool
-/// of the same series appears again. Memory held is one entry per series ever seen.</para>
+/// so a replaced pool's counts are not lost. Once seen, a series is reported at every collection:
+/// with no pool left it reports zero pools and nothing in flight (a backend keeps the last value
+/// of a series it stops hearing about). Memory held is one entry per series ever seen.</para>
 /// <para>All instruments are observable: nothing is recorded on the pool's hot paths. The
 /// meter is created the first time a pool is created (<see cref="EnsureCreated"/>), so a
 /// process that never makes a pool publishes nothing.</para>
@@ -222,6 +222,15 @@ public static class NetmemMeter
             }
 
             s_folded.RemoveWhere(static p => !ReferenceEquals(PagePool.FromId(p.Id), p));
+
+            // A series whose pools are all gone is still reported, with no pools and nothing in
+            // flight: a metrics backend keeps publishing the last value it saw for a series, so
+            // silence would leave it showing the last live pool forever.
+            foreach (Series series in s_retired.Keys)
+            {
+                values.TryAdd(series, default);
+            }
+
             var list = new List<Measurement<long>>(values.Count);
             foreach ((Series series, SeriesValues v) in values)
             {

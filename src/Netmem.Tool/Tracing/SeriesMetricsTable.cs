@@ -45,9 +45,13 @@ internal sealed class SeriesMetricsTable
     /// <summary>Completed collection intervals seen so far.</summary>
     public int Intervals { get; private set; }
 
-    /// <summary>The series reported in the last complete interval, by device, queue, role and provider.</summary>
+    /// <summary>
+    /// The series reported in the last complete interval that have a live pool or memory in
+    /// flight (a series whose pools are gone is still published, with zeros), by device, queue,
+    /// role and provider.
+    /// </summary>
     public IReadOnlyList<SeriesRow> Rows =>
-        [.. _rows.Values.Where(r => r.Cycle == _cycle).OrderBy(r => r.Key.Device, StringComparer.Ordinal).ThenBy(r => r.Key.Queue).ThenBy(r => r.Key.Role, StringComparer.Ordinal).ThenBy(r => r.Key.Provider, StringComparer.Ordinal)];
+        [.. _rows.Values.Where(r => r.Cycle == _cycle && (r.Get(NetmemMeter.Pools) > 0 || r.Get(NetmemMeter.Inflight) > 0)).OrderBy(r => r.Key.Device, StringComparer.Ordinal).ThenBy(r => r.Key.Queue).ThenBy(r => r.Key.Role, StringComparer.Ordinal).ThenBy(r => r.Key.Provider, StringComparer.Ordinal)];
 
     /// <summary>Rows currently held (live series only, once an interval has closed).</summary>
     public int HeldRows => _rows.Count;

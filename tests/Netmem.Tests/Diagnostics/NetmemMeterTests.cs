@@ -117,17 +117,21 @@ public sealed class NetmemMeterTests
     }
 
     [Fact]
-    public void A_series_whose_pools_are_all_freed_is_no_longer_reported()
+    public void A_series_whose_pools_are_all_freed_reports_no_pools_nothing_in_flight_and_keeps_its_counts()
     {
         using var arena = new PageArena(4 << 20);
         var device = new NetDevice("meter-freed", 1);
         PagePool pool = QueuePool(device, PagePoolRole.Payload, arena);
-        Assert.NotEmpty(Collect("meter-freed"));
+        Workout(pool, 10);
+        Assert.Equal(1, Collect("meter-freed")[NetmemMeter.Pools].Value);
 
         pool.Dispose();
 
         Assert.True(pool.IsFreed);
-        Assert.Empty(Collect("meter-freed"));
+        Dictionary<string, (long Value, KeyValuePair<string, object?>[] Tags)> seen = Collect("meter-freed");
+        Assert.Equal(0, seen[NetmemMeter.Pools].Value);
+        Assert.Equal(0, seen[NetmemMeter.Inflight].Value);
+        Assert.Equal((long)pool.GetStats().AllocFast, seen[NetmemMeter.AllocFast].Value);
         device.Unregister();
     }
 
