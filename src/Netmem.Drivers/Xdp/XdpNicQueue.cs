@@ -320,7 +320,8 @@ internal sealed unsafe class XdpNicQueue : NapiPollThread
         }
 
         int offsetInNetIov = (int)(desc.Address & (XdpQueueMemory.ChunkSize - 1)) + p.HeaderLength;
-        RxDelivery.Hand(socket, [new RxFragment(d, offsetInNetIov, p.PayloadLength)], pool, p.PayloadLength, counters);
+        mem.Pools.InHand.Add(pool, new RxFragment(d, offsetInNetIov, p.PayloadLength));
+        RxDelivery.Hand(socket, mem.Pools, p.PayloadLength, counters);
     }
 
     private void ReceiveUnbound(XdpQueueMemory mem, in XdpDesc desc)

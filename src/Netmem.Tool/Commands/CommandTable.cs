@@ -15,6 +15,8 @@ internal static class CommandTable
     [
         new DemoCommand(),
         new TunCommand(),
+        new XdpCommand(),
+        new UdpCommand(),
         new TraceCommand(),
         new TopCommand(),
         new PoolsCommand(),

@@ -57,36 +57,14 @@ internal sealed class TunCommand : ToolCommand
             Progress = !json && (result.GetValue(_progress) || context.IsInteractive),
         };
 
-        TunRunResult outcome;
-        try
-        {
-            outcome = TunRunner.Run(run, context.Out, context.Cancellation);
-        }
-        catch (ArgumentException e)
-        {
-            throw CliException.Usage(e.Message);
-        }
-        catch (PlatformNotSupportedException e)
-        {
-            context.Error.WriteLine("netmem: tun cannot run here: " + e.Message);
-            return ExitCodes.Failure;
-        }
-        catch (NativeException e)
-        {
-            context.Error.WriteLine("netmem: tun: " + Explain(e));
-            return ExitCodes.Failure;
-        }
-
-        if (json)
-        {
-            context.Out.WriteLine(JsonSerializer.Serialize(outcome, TunJsonContext.Default.TunRunResult));
-        }
-        else
-        {
-            TunRunner.PrintSummary(outcome, context.Out);
-        }
-
-        return outcome.Ok ? ExitCodes.Ok : ExitCodes.Failure;
+        return RunnerCommand.Report(
+            context,
+            "tun",
+            () => TunRunner.Run(run, context.Out, context.Cancellation),
+            json,
+            r => JsonSerializer.Serialize(r, TunJsonContext.Default.TunRunResult),
+            TunRunner.PrintSummary,
+            Explain);
     }
 
     /// <summary>The one line to print for a failed system call; a <c>/dev/net/tun</c> that is not a TUN device is said in plain words.</summary>
