@@ -15,7 +15,7 @@ namespace Netmem.Native;
 /// the fields at the offsets of <c>include/uapi/linux/bpf.h</c>; the kernel requires every byte
 /// past the fields a command uses to be zero, and accepts a size smaller than its own union.
 /// </remarks>
-public static unsafe class Bpf
+internal static unsafe class Bpf
 {
     /// <summary><c>BPF_PROG_TYPE_XDP</c>.</summary>
     public const int ProgTypeXdp = 6;

@@ -7,7 +7,7 @@ namespace Netmem.Native;
 /// packed in one byte, a signed 16-bit offset and a signed 32-bit immediate.
 /// </summary>
 [StructLayout(LayoutKind.Sequential, Size = 8)]
-public readonly struct BpfInstruction : IEquatable<BpfInstruction>
+internal readonly struct BpfInstruction : IEquatable<BpfInstruction>
 {
     /// <summary>Creates an instruction from its fields.</summary>
     public BpfInstruction(byte code, byte dst, byte src, short offset, int immediate)
@@ -61,7 +61,7 @@ public readonly struct BpfInstruction : IEquatable<BpfInstruction>
 /// <c>BPF_ALU64|BPF_MOV|BPF_K</c>, <c>BPF_JMP|BPF_CALL</c>, <c>BPF_JMP|BPF_EXIT</c>, conditional
 /// jumps). Enough for the XDP redirect program, and meant to grow with the programs Netmem needs.
 /// </summary>
-public sealed class BpfProgramBuilder
+internal sealed class BpfProgramBuilder
 {
     /// <summary>Registers: r0 holds return values, r1..r5 arguments, r10 the frame pointer.</summary>
     public const byte R0 = 0, R1 = 1, R2 = 2, R3 = 3, R4 = 4, R5 = 5, R10 = 10;

@@ -207,7 +207,7 @@ public sealed class NetNamespace : IDisposable
     /// Opens a route netlink socket inside this namespace (created on a thread that joined it):
     /// links and addresses it changes are this namespace's. The caller disposes it.
     /// </summary>
-    public RtNetlink OpenRtNetlink()
+    internal RtNetlink OpenRtNetlink()
     {
         ObjectDisposedException.ThrowIf(_fd < 0, this);
         return Run(RtNetlink.Open);

@@ -38,7 +38,7 @@ public enum XdpAttachMode : byte
 /// <param name="Xdp">Where its XDP program runs, if any.</param>
 /// <param name="RxQueues">Number of rx queues (IFLA_NUM_RX_QUEUES).</param>
 /// <param name="MacAddress">The link-layer address (IFLA_ADDRESS), empty when the link has none.</param>
-public readonly record struct LinkInfo(int IfIndex, string Name, uint Flags, int Mtu, int TxQueueLength, LinkStats64 Stats, XdpAttachMode Xdp, int RxQueues, ReadOnlyMemory<byte> MacAddress)
+internal readonly record struct LinkInfo(int IfIndex, string Name, uint Flags, int Mtu, int TxQueueLength, LinkStats64 Stats, XdpAttachMode Xdp, int RxQueues, ReadOnlyMemory<byte> MacAddress)
 {
     /// <summary>Whether the link is administratively up.</summary>
     public bool IsUp => (Flags & RtNetlink.IffUp) != 0;
@@ -57,7 +57,7 @@ public readonly record struct LinkInfo(int IfIndex, string Name, uint Flags, int
 /// <see cref="NativeException"/> with the kernel's errno and, where it gave one, its extack text.
 /// Not thread-safe; <see cref="Dispose"/> closes the descriptor at once.
 /// </remarks>
-public sealed unsafe class RtNetlink : IDisposable
+internal sealed unsafe class RtNetlink : IDisposable
 {
     /// <summary><c>IFF_UP</c>.</summary>
     public const uint IffUp = 0x1;

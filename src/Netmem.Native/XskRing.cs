@@ -15,7 +15,7 @@ namespace Netmem.Native;
 /// empty (consumer), so a burst costs one shared-cache-line read.</para>
 /// <para>Not thread-safe: one user-space thread owns each ring (the queue's poll loop).</para>
 /// </remarks>
-public sealed unsafe class XskRing
+internal sealed unsafe class XskRing
 {
     private readonly uint* _producer;
     private readonly uint* _consumer;
@@ -117,7 +117,7 @@ public sealed unsafe class XskRing
 }
 
 /// <summary><c>struct xdp_desc</c>: a frame's address in the UMEM, its length, options.</summary>
-public readonly struct XdpDesc
+internal readonly struct XdpDesc
 {
     /// <summary>The frame's first byte, as an offset in the UMEM.</summary>
     public readonly ulong Address;

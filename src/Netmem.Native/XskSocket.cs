@@ -42,7 +42,7 @@ public readonly record struct XskStatistics(ulong RxDropped, ulong RxInvalidDesc
 /// <para><see cref="Dispose"/> closes the socket (the kernel unbinds it, removes it from every
 /// XSKMAP and stops writing into the UMEM before close returns) and unmaps the rings.</para>
 /// </remarks>
-public sealed unsafe class XskSocket : IDisposable
+internal sealed unsafe class XskSocket : IDisposable
 {
     /// <summary><c>XDP_PACKET_HEADROOM</c>: bytes the kernel leaves before each frame in copy mode.</summary>
     public const int XdpPacketHeadroom = 256;

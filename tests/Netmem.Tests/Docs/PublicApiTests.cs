@@ -47,7 +47,7 @@ public sealed class PublicApiTests
     }
 
     [Fact]
-    public void Netmem_Native_exports_only_errno_its_exceptions_and_the_namespace_handle()
+    public void Netmem_Native_exports_only_errno_its_exceptions_the_namespace_handle_and_the_values_drivers_report()
     {
         // Interop is internal (InternalsVisibleTo in Netmem.Native.csproj grants the Netmem
         // assemblies, the tool, the tests and the benchmarks): a new public type here is a
@@ -55,7 +55,10 @@ public sealed class PublicApiTests
         string[] exported = [.. typeof(Netmem.Native.Errno).Assembly.GetExportedTypes().Select(t => t.FullName!).Order(StringComparer.Ordinal)];
 
         Assert.Equal(
-            ["Netmem.Native.Errno", "Netmem.Native.IpCommandException", "Netmem.Native.NativeException", "Netmem.Native.NetNamespace"],
+            [
+                "Netmem.Native.BpfLoadException", "Netmem.Native.Errno", "Netmem.Native.LinkStats64", "Netmem.Native.NativeException",
+                "Netmem.Native.NetNamespace", "Netmem.Native.XdpAttachMode", "Netmem.Native.XskMode", "Netmem.Native.XskStatistics",
+            ],
             exported);
     }
 
