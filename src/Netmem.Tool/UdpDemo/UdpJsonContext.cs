@@ -2,7 +2,7 @@ using System.Text.Json.Serialization;
 
 namespace Netmem.Tool.UdpDemo;
 
-[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DictionaryKeyPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(UdpRunResult))]
 internal sealed partial class UdpJsonContext : JsonSerializerContext
 {

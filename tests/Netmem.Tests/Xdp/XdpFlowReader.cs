@@ -13,7 +13,7 @@ namespace Netmem.Tests.Xdp;
 /// </summary>
 internal sealed class XdpFlowReader(DevmemSocket socket, Func<int, int>? sizeOf, bool[]? seen = null)
 {
-    private readonly DmabufCmsg[] _cmsgs = new DmabufCmsg[256];
+    private readonly DmabufCmsg[] _cmsgs = new DmabufCmsg[DevmemSocket.MaxDontNeedTokens];
     private readonly byte[] _linear = new byte[256 * 9216];
     private readonly byte[] _packet = new byte[65536];
     private readonly List<uint> _held = [];
@@ -66,7 +66,14 @@ internal sealed class XdpFlowReader(DevmemSocket socket, Func<int, int>? sizeOf,
     /// <summary>Returns every held token; how many fragments the socket freed.</summary>
     public int ReturnHeld()
     {
-        int freed = socket.DontNeed(_held.ToArray());
+        // SO_DEVMEM_DONTNEED takes at most 128 token ranges per call, as in the kernel.
+        uint[] held = [.. _held];
+        int freed = 0;
+        for (int i = 0; i < held.Length; i += DevmemSocket.MaxDontNeedTokens)
+        {
+            freed += socket.DontNeed(held.AsSpan(i, Math.Min(DevmemSocket.MaxDontNeedTokens, held.Length - i)));
+        }
+
         _held.Clear();
         return freed;
     }
@@ -74,7 +81,7 @@ internal sealed class XdpFlowReader(DevmemSocket socket, Func<int, int>? sizeOf,
     private void Drain()
     {
         int n = socket.Receive(_cmsgs, _linear, out _);
-        Span<uint> tokens = stackalloc uint[256];
+        Span<uint> tokens = stackalloc uint[DevmemSocket.MaxDontNeedTokens];
         int t = 0;
         bool region = false;
         for (int i = 0; i < n; i++)
