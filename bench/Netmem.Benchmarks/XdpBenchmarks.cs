@@ -59,8 +59,8 @@ public class XdpBenchmarks : IDisposable
     private Socket? _socket;
     private SocketAddress? _from;
     private byte[] _payload = [];
-    private readonly DmabufCmsg[] _cmsgs = new DmabufCmsg[Window];
-    private readonly uint[] _tokens = new uint[Window];
+    private readonly DmabufCmsg[] _cmsgs = new DmabufCmsg[DevmemSocket.MaxDontNeedTokens];
+    private readonly uint[] _tokens = new uint[DevmemSocket.MaxDontNeedTokens];
     private readonly byte[] _linear = new byte[Window * 1500];
 
     /// <summary>UDP payload bytes per datagram.</summary>
