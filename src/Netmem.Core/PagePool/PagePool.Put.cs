@@ -85,7 +85,6 @@ public sealed unsafe partial class PagePool
     /// references this call already dropped and throws, so nothing changed.
     /// </summary>
     /// <exception cref="PagePoolMisuseException">A ref is from another pool, already returned, or put more times than it is held.</exception>
-    [SkipLocalsInit] // the bit words are cleared explicitly; skip the stackalloc's zeroing too
     public void PutBulk(ReadOnlySpan<NetmemRef> netmems)
     {
         // One bit per ref: set when this call dropped its last reference and must recycle it.
@@ -96,16 +95,6 @@ public sealed unsafe partial class PagePool
         last.Clear();
         try
         {
-            if (Sse.IsSupported)
-            {
-                // Start every descriptor's miss before the first locked claim, which would
-                // otherwise wait for each line in turn.
-                for (int i = 0; i < netmems.Length; i++)
-                {
-                    Sse.Prefetch0(netmems[i].Header);
-                }
-            }
-
             for (int i = 0; i < netmems.Length; i++)
             {
                 Unref u = UnrefAtomic(netmems[i].Header);
@@ -134,7 +123,6 @@ public sealed unsafe partial class PagePool
     }
 
     /// <summary>Recycles the refs whose bit is set in <paramref name="last"/> into the ring, 64 to a reservation.</summary>
-    [SkipLocalsInit] // the batch is written before it is read
     private void RecycleClaimed(ReadOnlySpan<NetmemRef> netmems, ReadOnlySpan<ulong> last)
     {
         Span<nuint> batch = stackalloc nuint[RefillBatch];
