@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics.X86;
 using Netmem.Diagnostics;
 using Netmem.Providers;
 
@@ -22,13 +21,6 @@ public sealed unsafe partial class PagePool
     public void PutNetmem(NetmemRef netmem, int dmaSyncSize, bool allowDirect)
     {
         NetmemDescHeader* h = netmem.Header;
-        if (!allowDirect && _owned)
-        {
-            // A remote put of an owned pool ends in the ring: start the slot's miss now, so it
-            // overlaps the descriptor claim's instead of following it.
-            _ring.PrefetchEnqueueSlot();
-        }
-
         Unref u = allowDirect && _owned ? UnrefDirect(h) : UnrefAtomic(h);
         if (u != Unref.Last)
         {

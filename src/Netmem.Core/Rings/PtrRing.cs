@@ -1,7 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics.X86;
 
 namespace Netmem.Rings;
 
@@ -92,19 +91,6 @@ public sealed unsafe class PtrRing : IDisposable
 
         Publish(pos, value);
         return true;
-    }
-
-    /// <summary>
-    /// Starts fetching the slot the next enqueue will use, so a producer about to do other work
-    /// that misses (a descriptor claim) overlaps the two misses. A hint only: no effect on state.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void PrefetchEnqueueSlot()
-    {
-        if (Sse.IsSupported)
-        {
-            Sse.Prefetch0(_slots + (Volatile.Read(ref _pos.Tail) & _mask));
-        }
     }
 
     /// <summary>Removes one value. False when the ring is empty or its next value is not published yet.</summary>

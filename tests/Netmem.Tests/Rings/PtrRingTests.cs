@@ -321,28 +321,6 @@ public sealed class PtrRingTests
         Assert.Equal(new nuint[] { 9, 10, 11, 12 }, all);
     }
 
-    [Fact]
-    public void Prefetching_the_next_enqueue_slot_changes_neither_count_nor_order()
-    {
-        using var ring = new PtrRing(4);
-        ring.PrefetchEnqueueSlot(); // empty
-        Assert.True(ring.EnqueueBulk([1, 2, 3, 4]));
-        ring.PrefetchEnqueueSlot(); // full: the tail's slot still holds position 0's value
-        Assert.Equal(4, ring.Count);
-        Assert.False(ring.TryEnqueue(5));
-
-        Assert.True(ring.TryDequeue(out nuint first));
-        ring.PrefetchEnqueueSlot(); // next lap's first slot, just freed
-        Assert.True(ring.TryEnqueue(5));
-
-        nuint[] rest = new nuint[4];
-        Assert.True(ring.DequeueBulk(rest));
-        Assert.Equal(1u, (uint)first);
-        Assert.Equal(new nuint[] { 2, 3, 4, 5 }, rest);
-        Assert.Equal(5, ring.TotalEnqueued);
-        Assert.True(ring.IsEmpty);
-    }
-
     /// <summary>Runs <paramref name="action"/> on another thread; fails (rather than hangs) if it does not finish.</summary>
     private static void RunBounded(Action action)
     {
