@@ -90,8 +90,6 @@ public sealed unsafe partial class PagePool
     private int RefillFromRing(nuint* slots, int max, ulong* block)
     {
         int got = _ring.DequeueBurst(new Span<nuint>(slots, max));
-        TouchForWrite(slots, got);
-
         if (_nid < 0 || got == 0)
         {
             return got;
@@ -113,21 +111,6 @@ public sealed unsafe partial class PagePool
         }
 
         return kept;
-    }
-
-    /// <summary>
-    /// Takes the descriptor lines of a refilled batch for writing, all at once: each gets a plain
-    /// store of the magic it already holds. The lines were last written by the returning thread;
-    /// fetched here together their misses overlap, where the alloc's state write one by one would
-    /// wait for each in turn (the next locked instruction drains the store buffer).
-    /// </summary>
-    private static void TouchForWrite(nuint* slots, int n)
-    {
-        for (int i = 0; i < n; i++)
-        {
-            nuint v = slots[i];
-            ((NetmemDescHeader*)(v & ~NetmemRef.NetIovTag))->Magic = (v & NetmemRef.NetIovTag) != 0 ? NetmemDesc.NetIovMagic : NetmemDesc.PageMagic;
-        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
