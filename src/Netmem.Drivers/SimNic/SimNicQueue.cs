@@ -70,7 +70,7 @@ public sealed unsafe class SimNicQueue : NapiPollThread
 
     /// <summary>True when no frame waits in the FIFO and none is being processed.</summary>
     /// <remarks>Reads the backlog (FIFO, then the burst taken from it) before the busy flag; see <see cref="NapiPollThread.IsBusy"/>.</remarks>
-    internal bool IsIdle => _ready.Count == 0 && _burstNext == _burstCount && !IsBusy;
+    internal bool IsIdle => _ready.Count == 0 && _burstCount == 0 && !IsBusy;
 
     /// <summary>
     /// Copies a frame into the FIFO. <see cref="InjectResult.Inactive"/> when the queue is not
@@ -149,7 +149,9 @@ public sealed unsafe class SimNicQueue : NapiPollThread
 
     protected override bool Poll(QueueMemory mem)
     {
-        if (_burstNext == _burstCount)
+        // A burst whose last frame faulted is still in hand (_burstNext == _burstCount != 0):
+        // it falls through to the release below instead of being overwritten by a new one.
+        if (_burstCount == 0)
         {
             _burstNext = 0;
             _burstCount = _ready.DequeueBurst(_burst);

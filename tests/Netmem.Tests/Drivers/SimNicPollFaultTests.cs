@@ -119,6 +119,9 @@ public sealed class SimNicPollFaultTests
         Assert.Equal(40, c.PollExceptions);
         Assert.Equal(40, c.DropsFor(DropReason.PollFault));
         Assert.Equal(1, c.Packets);
+
+        // Every burst ended on a faulting frame: each still gave its FIFO slots back.
+        Assert.Equal(new SimNicOptions().FifoSlots, nic.FreeFifoSlots(0));
         var seqs = new List<ulong>();
         Assert.Equal(1, Drain(socket, null, seqs));
         Assert.Equal([40ul], seqs);
