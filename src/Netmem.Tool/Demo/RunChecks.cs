@@ -28,6 +28,42 @@ internal static class RunChecks
         }
     }
 
+    /// <summary>Spins (yielding, then sleeping) until <paramref name="done"/> holds; false when <paramref name="timeout"/> passed first.</summary>
+    public static bool WaitUntil(Func<bool> done, TimeSpan timeout)
+    {
+        var sw = Stopwatch.StartNew();
+        SpinWait spin = default;
+        while (!done())
+        {
+            if (sw.Elapsed > timeout)
+            {
+                return false;
+            }
+
+            spin.SpinOnce(sleep1Threshold: 20);
+        }
+
+        return true;
+    }
+
+    /// <summary>Waits until a driver's packet count (<paramref name="packetsSeen"/>) stops moving for 50 ms (its queue is empty), at most 3 s.</summary>
+    public static void WaitQuiet(Func<long> packetsSeen)
+    {
+        var total = Stopwatch.StartNew();
+        var still = Stopwatch.StartNew();
+        long last = packetsSeen();
+        while (still.ElapsedMilliseconds < 50 && total.ElapsedMilliseconds < 3000)
+        {
+            Thread.Sleep(5);
+            long now = packetsSeen();
+            if (now != last)
+            {
+                last = now;
+                still.Restart();
+            }
+        }
+    }
+
     /// <summary>The counters of several pools added up.</summary>
     public static PagePoolStats Total(IEnumerable<PagePool> pools) =>
         pools.Aggregate(default(PagePoolStats), (sum, p) => sum + p.GetStats());

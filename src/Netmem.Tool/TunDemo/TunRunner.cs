@@ -69,7 +69,7 @@ public static class TunRunner
             // The kernel's first router solicitation follows link-up; let it pass, then take both
             // baselines so kernel and driver counts cover the same packets.
             Thread.Sleep(50);
-            WaitQuiet(nic);
+            RunChecks.WaitQuiet(() => nic.PacketsSeen);
             TunCounters kernelBefore = nic.ReadKernelCounters();
             long seenBefore = nic.PacketsSeen;
             long deliveredBefore = SumQueues(nic, o.Queues, c => c.Packets);
@@ -81,7 +81,7 @@ public static class TunRunner
             long sent = Send(o, nic, senders, consumers, seenBefore, progress, clock, failures, stop);
             double seconds = clock.Elapsed.TotalSeconds;
 
-            WaitQuiet(nic);
+            RunChecks.WaitQuiet(() => nic.PacketsSeen);
             long delivered = SumQueues(nic, o.Queues, c => c.Packets) - deliveredBefore;
             RunChecks.WaitReceived(consumers, delivered, TimeSpan.FromSeconds(10));
             foreach (FlowConsumer c in consumers)
@@ -261,7 +261,7 @@ public static class TunRunner
             }
 
             sent += burst;
-            if (!WaitUntil(() => nic.PacketsSeen - seenBefore >= sent && consumers.Sum(c => c.Received) >= sent - 2048, TimeSpan.FromSeconds(5)))
+            if (!RunChecks.WaitUntil(() => nic.PacketsSeen - seenBefore >= sent && consumers.Sum(c => c.Received) >= sent - 2048, TimeSpan.FromSeconds(5)))
             {
                 failures.Add($"stalled: the driver read {nic.PacketsSeen - seenBefore} and the consumers received {consumers.Sum(c => c.Received)} of {sent} sent");
                 break;
@@ -276,41 +276,6 @@ public static class TunRunner
         }
 
         return sent;
-    }
-
-    private static bool WaitUntil(Func<bool> done, TimeSpan timeout)
-    {
-        var sw = Stopwatch.StartNew();
-        SpinWait spin = default;
-        while (!done())
-        {
-            if (sw.Elapsed > timeout)
-            {
-                return false;
-            }
-
-            spin.SpinOnce(sleep1Threshold: 20);
-        }
-
-        return true;
-    }
-
-    /// <summary>Waits until the driver's count stops moving for 50 ms (the TUN's queue is empty), at most 3 s.</summary>
-    private static void WaitQuiet(TunNic nic)
-    {
-        var total = Stopwatch.StartNew();
-        var still = Stopwatch.StartNew();
-        long last = nic.PacketsSeen;
-        while (still.ElapsedMilliseconds < 50 && total.ElapsedMilliseconds < 3000)
-        {
-            Thread.Sleep(5);
-            long now = nic.PacketsSeen;
-            if (now != last)
-            {
-                last = now;
-                still.Restart();
-            }
-        }
     }
 
     private static long SumQueues(TunNic nic, int queues, Func<RxCounters, long> f)

@@ -73,7 +73,7 @@ public static class XdpRunner
             long sent = Send(o, nic, sender, consumer, xskBefore, seenBefore, progress, clock, failures, stop);
             double seconds = clock.Elapsed.TotalSeconds;
 
-            WaitQuiet(nic);
+            RunChecks.WaitQuiet(() => nic.PacketsSeen);
             long delivered = counters.Packets - deliveredBefore;
             RunChecks.WaitReceived([consumer], delivered, TimeSpan.FromSeconds(10));
             consumer.Stop();
@@ -246,7 +246,7 @@ public static class XdpRunner
             }
 
             sent += burst;
-            if (!WaitUntil(() => nic.PacketsSeen - seenBefore + Lost(nic, xskBefore) >= sent && consumer.Received >= sent - 1024 - Lost(nic, xskBefore), TimeSpan.FromSeconds(5)))
+            if (!RunChecks.WaitUntil(() => nic.PacketsSeen - seenBefore + Lost(nic, xskBefore) >= sent && consumer.Received >= sent - 1024 - Lost(nic, xskBefore), TimeSpan.FromSeconds(5)))
             {
                 XskStatistics x = nic.ReadXskStatistics(0);
                 failures.Add($"stalled: the driver took {nic.PacketsSeen - seenBefore} and the consumer received {consumer.Received} of {sent} sent (xsk lost {x.RxLost - xskBefore.RxLost})");
@@ -267,38 +267,4 @@ public static class XdpRunner
     /// <summary>Frames the kernel's XSK counters say it lost since <paramref name="before"/>.</summary>
     private static long Lost(XdpNic nic, XskStatistics before) => (long)(nic.ReadXskStatistics(0).RxLost - before.RxLost);
 
-    private static bool WaitUntil(Func<bool> done, TimeSpan timeout)
-    {
-        var sw = Stopwatch.StartNew();
-        SpinWait spin = default;
-        while (!done())
-        {
-            if (sw.Elapsed > timeout)
-            {
-                return false;
-            }
-
-            spin.SpinOnce(sleep1Threshold: 20);
-        }
-
-        return true;
-    }
-
-    /// <summary>Waits until the driver's count stops moving for 50 ms, at most 3 s.</summary>
-    private static void WaitQuiet(XdpNic nic)
-    {
-        var total = Stopwatch.StartNew();
-        var still = Stopwatch.StartNew();
-        long last = nic.PacketsSeen;
-        while (still.ElapsedMilliseconds < 50 && total.ElapsedMilliseconds < 3000)
-        {
-            Thread.Sleep(5);
-            long now = nic.PacketsSeen;
-            if (now != last)
-            {
-                last = now;
-                still.Restart();
-            }
-        }
-    }
 }
