@@ -6,6 +6,7 @@ using Xunit;
 namespace Netmem.Tests.Tun;
 
 /// <summary>Creating and disposing a TunNic releases every descriptor it opened at once, not at the next GC.</summary>
+[Collection(DescriptorCountCollection.Name)]
 public sealed class TunNicDescriptorTests(ITestOutputHelper output)
 {
     [Fact]
