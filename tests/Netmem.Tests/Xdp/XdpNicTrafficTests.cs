@@ -52,7 +52,7 @@ public sealed class XdpNicTrafficTests(ITestOutputHelper output)
         Assert.Equal(PerFamily, r4.FromRegion);
         Assert.Equal(PerFamily, r6.FromRegion);
         Assert.Equal(peerTx, (ulong)seen + lost);
-        Assert.Equal(0, nic.PollErrors(0));
+        Assert.Equal(0, nic.QueueCounters(0).PollExceptions);
     }
 
     [Fact]
@@ -216,7 +216,7 @@ public sealed class XdpNicTrafficTests(ITestOutputHelper output)
 
         Assert.Equal(Chunks, reader.ReturnHeld());
         reader.Hold = false;
-        Assert.True(XdpTestKit.WaitUntil(() => nic.QueueMemory(0)!.PostedCount == Chunks), $"fill ring holds {nic.QueueMemory(0)!.PostedCount} of {Chunks} chunks after DONTNEED");
+        Assert.True(XdpTestKit.WaitUntil(() => nic.QueueMemory(0)!.PostedNetIovs == Chunks), $"fill ring holds {nic.QueueMemory(0)!.PostedNetIovs} of {Chunks} chunks after DONTNEED");
         int receivedBefore = reader.Received;
         tx.SendPattern(0, 100, seq => 100);
 
