@@ -23,8 +23,6 @@ public sealed class XdpNicPollFaultTests(ITestOutputHelper output)
 {
     private const int Count = 200;
 
-    private sealed class InjectedFault() : Exception("injected fault");
-
     [Fact]
     public void A_fault_on_a_bound_queue_drops_that_frame_only_and_its_net_iov_goes_back_to_the_pool()
     {
@@ -32,23 +30,13 @@ public sealed class XdpNicPollFaultTests(ITestOutputHelper output)
 
         using var veth = VethPair.Create();
         using var region = DmabufRegion.CreateMemfd("xdp-fault", 8 << 20);
-        using var listener = new RecordingListener(EventLevel.Error, NetmemEventSource.Keywords.Lifecycle);
-        var nic = new XdpNic(veth.DeviceNamespace, veth.Name);
-        DmabufBindingHandle handle = nic.Device.BindDmabuf(region, [0]);
+        (XdpNic nic, DmabufBindingHandle handle, List<PagePool> pools) = XdpTestKit.AttachBound(veth, region);
         DmabufBinding binding = handle.Binding;
-        List<PagePool> pools = [.. nic.Device.PagePools];
         try
         {
-            (RxCounters counters, XdpFlowReader reader, ulong peerTx, long seen) = SendWithOneFault(nic, veth, 9311);
+            XdpFlowReader reader = ReceiveWithOneFault(nic, veth, 9311);
 
-            Assert.Equal(1, counters.PollExceptions);
-            Assert.Equal(1, counters.DropsFor(DropReason.PollFault));
-            Assert.Equal(Count - 1, counters.Packets);
-            Assert.Equal(peerTx, (ulong)seen);
             Assert.Equal(Count - 1, reader.FromRegion);
-            Assert.Empty(reader.Failures);
-            EventWrittenEventArgs e = Assert.Single(listener.Where(nameof(NetmemEventSource.NapiPollException), "device", nic.Device.Name));
-            Assert.Equal(typeof(InjectedFault).FullName, RecordingListener.Field(e, "exceptionType"));
         }
         finally
         {
@@ -56,9 +44,7 @@ public sealed class XdpNicPollFaultTests(ITestOutputHelper output)
             nic.Dispose();
         }
 
-        Assert.True(XdpTestKit.WaitUntil(() => pools.All(p => p.Inflight == 0)), string.Join(", ", pools.Select(p => $"{p.Name} inflight {p.Inflight}")));
-        Assert.True(binding.IsFreed);
-        Assert.Equal(binding.Size, binding.Avail);
+        XdpTestKit.AssertTornDown(pools, binding);
     }
 
     [Fact]
@@ -67,28 +53,23 @@ public sealed class XdpNicPollFaultTests(ITestOutputHelper output)
         Requires.AfXdp();
 
         using var veth = VethPair.Create();
-        using var listener = new RecordingListener(EventLevel.Error, NetmemEventSource.Keywords.Lifecycle);
         using var nic = new XdpNic(veth.DeviceNamespace, veth.Name);
 
-        (RxCounters counters, XdpFlowReader reader, ulong peerTx, long seen) = SendWithOneFault(nic, veth, 9312);
+        XdpFlowReader reader = ReceiveWithOneFault(nic, veth, 9312);
 
-        Assert.Equal(1, counters.PollExceptions);
-        Assert.Equal(1, counters.DropsFor(DropReason.PollFault));
-        Assert.Equal(Count - 1, counters.Packets);
-        Assert.Equal(peerTx, (ulong)seen);
         Assert.Equal(Count - 1, reader.Linear);
-        Assert.Empty(reader.Failures);
-        Assert.Single(listener.Where(nameof(NetmemEventSource.NapiPollException), "device", nic.Device.Name));
     }
 
     /// <summary>
     /// Sends <see cref="Count"/> numbered datagrams to <paramref name="port"/> with the tenth
-    /// delivery throwing, and receives until the other datagrams arrived. Returns, beside the
-    /// queue's counters and the reader, the frames the peer sent and the driver took meanwhile
-    /// (the peer's kernel may send a frame of its own, which the driver counts as a drop).
+    /// delivery throwing, receives the others, and checks what every fault must leave behind: one
+    /// caught exception, traced with its type; one <see cref="DropReason.PollFault"/> drop; every
+    /// other datagram delivered and intact; every frame the peer sent taken by the driver (the
+    /// peer's kernel may send a frame of its own, which the driver counts as a drop).
     /// </summary>
-    private (RxCounters Counters, XdpFlowReader Reader, ulong PeerTx, long Seen) SendWithOneFault(XdpNic nic, VethPair veth, ushort port)
+    private XdpFlowReader ReceiveWithOneFault(XdpNic nic, VethPair veth, ushort port)
     {
+        using var listener = new RecordingListener(EventLevel.Error, NetmemEventSource.Keywords.Lifecycle);
         DevmemSocket socket = nic.OpenSocket(FlowKey.Udp(port));
         using NamespaceUdpSender tx = veth.OpenSender(port);
         var reader = new XdpFlowReader(socket, sizeOf: null, new bool[Count]);
@@ -98,11 +79,12 @@ public sealed class XdpNicPollFaultTests(ITestOutputHelper output)
         long seenBefore = nic.PacketsSeen;
         XskStatistics xskBefore = nic.ReadXskStatistics(0);
         int deliveries = 0;
+        var fault = new InvalidOperationException("injected fault");
         nic.QueueMemory(0)!.FaultInjection = () =>
         {
             if (++deliveries == 10)
             {
-                throw new InjectedFault();
+                throw fault;
             }
         };
 
@@ -117,7 +99,15 @@ public sealed class XdpNicPollFaultTests(ITestOutputHelper output)
         XdpTestKit.WaitQuiet(nic);
         (ulong peerTx, long seen, ulong lost) = XdpTestKit.Since(veth, nic, peerBefore, seenBefore, xskBefore);
         output.WriteLine($"{nic}: delivered {counters.Packets}, drops {string.Join(", ", counters.DropsByReason())}, peer tx {peerTx}, driver took {seen}, xsk lost {lost}");
+
+        Assert.Equal(1, counters.PollExceptions);
+        Assert.Equal(1, counters.DropsFor(DropReason.PollFault));
+        Assert.Equal(Count - 1, counters.Packets);
+        Assert.Empty(reader.Failures);
+        Assert.Equal(peerTx, (ulong)seen);
         Assert.Equal(0UL, lost);
-        return (counters, reader, peerTx, seen);
+        EventWrittenEventArgs e = Assert.Single(listener.Where(nameof(NetmemEventSource.NapiPollException), "device", nic.Device.Name));
+        Assert.Equal(fault.Message, RecordingListener.Field(e, "message"));
+        return reader;
     }
 }

@@ -231,10 +231,8 @@ public sealed class XdpNicTrafficTests(ITestOutputHelper output)
 
         using var veth = VethPair.Create();
         using var region = DmabufRegion.CreateMemfd("xdp-teardown", 8 << 20);
-        var nic = new XdpNic(veth.DeviceNamespace, veth.Name);
-        DmabufBindingHandle handle = nic.Device.BindDmabuf(region, [0]);
+        (XdpNic nic, DmabufBindingHandle handle, List<PagePool> pools) = XdpTestKit.AttachBound(veth, region);
         DmabufBinding binding = handle.Binding;
-        List<PagePool> pools = [.. nic.Device.PagePools];
         DevmemSocket socket = nic.OpenSocket(FlowKey.Udp(9306));
         using NamespaceUdpSender tx = veth.OpenSender(9306);
         var reader = new XdpFlowReader(socket, seq => 1000) { Hold = true };
@@ -245,9 +243,6 @@ public sealed class XdpNicTrafficTests(ITestOutputHelper output)
         handle.Dispose();
         nic.Dispose();
 
-        Assert.True(XdpTestKit.WaitUntil(() => pools.All(p => p.Inflight == 0)), string.Join(", ", pools.Select(p => $"{p.Name} inflight {p.Inflight}")));
-        Assert.True(binding.IsFreed);
-        Assert.Equal(binding.Size, binding.Avail);
-        Assert.Equal(0, binding.OutstandingNetIovs);
+        XdpTestKit.AssertTornDown(pools, binding);
     }
 }
