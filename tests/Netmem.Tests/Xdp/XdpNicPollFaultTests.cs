@@ -29,22 +29,12 @@ public sealed class XdpNicPollFaultTests(ITestOutputHelper output)
         Requires.AfXdp();
 
         using var veth = VethPair.Create();
-        using var region = DmabufRegion.CreateMemfd("xdp-fault", 8 << 20);
-        (XdpNic nic, DmabufBindingHandle handle, List<PagePool> pools) = XdpTestKit.AttachBound(veth, region);
-        DmabufBinding binding = handle.Binding;
-        try
-        {
-            XdpFlowReader reader = ReceiveWithOneFault(nic, veth, 9311);
+        using var bound = new XdpBoundNic(veth, "xdp-fault", 8 << 20);
 
-            Assert.Equal(Count - 1, reader.FromRegion);
-        }
-        finally
-        {
-            handle.Dispose();
-            nic.Dispose();
-        }
+        XdpFlowReader reader = ReceiveWithOneFault(bound.Nic, veth, 9311);
 
-        XdpTestKit.AssertTornDown(pools, binding);
+        Assert.Equal(Count - 1, reader.FromRegion);
+        bound.TearDownAndAssertNothingLeft();
     }
 
     [Fact]

@@ -230,19 +230,14 @@ public sealed class XdpNicTrafficTests(ITestOutputHelper output)
         Requires.AfXdp();
 
         using var veth = VethPair.Create();
-        using var region = DmabufRegion.CreateMemfd("xdp-teardown", 8 << 20);
-        (XdpNic nic, DmabufBindingHandle handle, List<PagePool> pools) = XdpTestKit.AttachBound(veth, region);
-        DmabufBinding binding = handle.Binding;
-        DevmemSocket socket = nic.OpenSocket(FlowKey.Udp(9306));
+        using var bound = new XdpBoundNic(veth, "xdp-teardown", 8 << 20);
+        DevmemSocket socket = bound.Nic.OpenSocket(FlowKey.Udp(9306));
         using NamespaceUdpSender tx = veth.OpenSender(9306);
         var reader = new XdpFlowReader(socket, seq => 1000) { Hold = true };
         tx.SendPattern(0, 300, seq => 1000);
         Assert.True(reader.ReceiveUntil(300));
         Assert.Equal(300, reader.HeldTokens);
 
-        handle.Dispose();
-        nic.Dispose();
-
-        XdpTestKit.AssertTornDown(pools, binding);
+        bound.TearDownAndAssertNothingLeft();
     }
 }
