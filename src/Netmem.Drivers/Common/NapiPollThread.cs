@@ -13,7 +13,9 @@ namespace Netmem.Drivers.Common;
 /// Stop and start are a handshake: <see cref="Stop"/> asks the loop to park between polls,
 /// waits until it has, and takes its memory; <see cref="Start"/> hands it memory and lets it
 /// run. The loop binds the queue's <see cref="NapiContext"/> to its thread, so the pools know
-/// their consumer, and may pin itself to a CPU.
+/// their consumer, and may pin itself to a CPU. A queue that needs more than its memory to run
+/// (a kernel socket bound to the memory) brings it up in <see cref="OnStarting"/> and down in
+/// <see cref="OnStopping"/> and <see cref="OnStopped"/>.
 /// <para>No exception escapes the thread (the kernel's WARN-and-drop): one thrown by a receive
 /// step is caught, counted in <see cref="RxCounters.PollExceptions"/>, traced through
 /// <see cref="NetmemEventSource"/>, the datagram in hand is given back to its pool
