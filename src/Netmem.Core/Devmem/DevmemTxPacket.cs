@@ -16,7 +16,7 @@ public readonly record struct DevmemTxFrag(ulong DmaAddress, ulong RegionOffset,
 
 /// <summary>The fixed fragment storage of a <see cref="DevmemTxPacket"/> (no allocation per send).</summary>
 [InlineArray(DevmemTxPacket.MaxFrags)]
-public struct DevmemTxFrags
+internal struct DevmemTxFrags
 {
     private DevmemTxFrag _first;
 }
