@@ -13,7 +13,7 @@ namespace Netmem.Tool.Commands;
 /// </summary>
 internal sealed class RelayCommand : ToolCommand
 {
-    private readonly Option<double?> _seconds = ToolOptions.Seconds("--seconds", "-s", "how long the generator runs, at most", 0.1, 3600, 5);
+    private readonly Option<double?> _seconds = ToolOptions.Seconds("--seconds", "-s", "how long the generator runs, at most (with --count and no --seconds: until the count, up to 3600 s)", 0.1, 3600, 5);
     private readonly Option<int> _count = ToolOptions.Int("--count", "-n", "N", "datagrams to generate at most (0: as many as --seconds allows)", 0, int.MaxValue, 0);
     private readonly Option<int> _payload = ToolOptions.Int("--payload", null, "BYTES", "UDP payload bytes per datagram (a 9000-byte MTU less IPv4 and UDP headers; above 4096 a datagram spans several fragments)", 1, RelayRunner.MaxPayload, 1400);
     private readonly Option<int> _window = ToolOptions.Int("--window", null, "N", "datagrams generated and not yet verified or counted as dropped, at most", 1, 512, 256);
@@ -42,6 +42,8 @@ internal sealed class RelayCommand : ToolCommand
     public override int Run(ParseResult result, CommandContext context)
     {
         bool json = result.GetValue(_json);
+        int count = result.GetValue(_count);
+        double seconds = count > 0 && result.GetResult(_seconds) is not { Implicit: false } ? 3600 : result.GetValue(_seconds)!.Value;
         var run = new RelayRunOptions
         {
             Driver = result.GetValue(_driver) switch
@@ -50,8 +52,8 @@ internal sealed class RelayCommand : ToolCommand
                 "xdp" => RelayDriver.Xdp,
                 _ => RelayDriver.SimNic,
             },
-            Seconds = result.GetValue(_seconds)!.Value,
-            Count = result.GetValue(_count),
+            Seconds = seconds,
+            Count = count,
             Payload = result.GetValue(_payload),
             Window = result.GetValue(_window),
             Progress = !json && (result.GetValue(_progress) || context.IsInteractive),
