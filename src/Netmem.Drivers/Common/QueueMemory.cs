@@ -22,8 +22,10 @@ public sealed class QueueMemory
         _ring = new NetmemRef[ringSize];
     }
 
+    /// <summary>The header pool: readable system pages that receive each frame's headers (and, with header-data split off, the whole frame).</summary>
     public PagePool HeaderPool { get; }
 
+    /// <summary>The payload pool: it takes the queue's memory provider, so with a bound region its netmems are <c>net_iov</c>s of that region; otherwise system pages.</summary>
     public PagePool PayloadPool { get; }
 
     /// <summary>Header-data split as configured when this memory was allocated.</summary>
@@ -44,7 +46,7 @@ public sealed class QueueMemory
     internal Action? FaultInjection { get; set; }
 
     /// <summary>Allocates queue <paramref name="queueIndex"/>'s memory as <paramref name="options"/> describe.</summary>
-    public static QueueMemory Allocate(NetDevice device, int queueIndex, QueueMemoryOptions options)
+    internal static QueueMemory Allocate(NetDevice device, int queueIndex, QueueMemoryOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         return Allocate(device, queueIndex, options.RxRingSize, options.PoolSize, options.PayloadAllowsUnreadable, options.MaxFrame, options.Arena);
@@ -54,7 +56,7 @@ public sealed class QueueMemory
     /// Allocates a queue's memory. <paramref name="payloadAllowsUnreadable"/> false is a driver
     /// that cannot take unreadable memory: binding a provider then fails the core's page-pool check.
     /// </summary>
-    public static QueueMemory Allocate(NetDevice device, int queueIndex, int ringSize, int poolSize, bool payloadAllowsUnreadable, int maxFrame, PageArena? arena)
+    internal static QueueMemory Allocate(NetDevice device, int queueIndex, int ringSize, int poolSize, bool payloadAllowsUnreadable, int maxFrame, PageArena? arena)
     {
         ArgumentNullException.ThrowIfNull(device);
         RxQueue rxq = device.RxQueues[queueIndex];
@@ -107,7 +109,7 @@ public sealed class QueueMemory
     }
 
     /// <summary>Takes the next posted rx descriptor, refilling the ring when it runs low. Null when memory is exhausted.</summary>
-    public NetmemRef TakeRxDescriptor()
+    internal NetmemRef TakeRxDescriptor()
     {
         if (_count == 0)
         {
@@ -131,7 +133,7 @@ public sealed class QueueMemory
     }
 
     /// <summary>Puts back a descriptor taken with <see cref="TakeRxDescriptor"/> and not used; it is next again.</summary>
-    public void ReturnRxDescriptor(NetmemRef descriptor)
+    internal void ReturnRxDescriptor(NetmemRef descriptor)
     {
         if (descriptor.IsNull)
         {
@@ -150,7 +152,7 @@ public sealed class QueueMemory
     }
 
     /// <summary>Posts descriptors from the payload pool in bulk until the ring is full.</summary>
-    public void Refill()
+    internal void Refill()
     {
         while (_count < _ring.Length)
         {
@@ -166,7 +168,7 @@ public sealed class QueueMemory
     }
 
     /// <summary>Returns posted descriptors and destroys both pools (they linger while sockets hold netmems).</summary>
-    public void Free()
+    internal void Free()
     {
         while (_count > 0)
         {
