@@ -49,12 +49,20 @@ public sealed partial class DevmemSocket : IDisposable
 
     /// <param name="flow">The flow this socket receives (for steering and logs).</param>
     /// <param name="maxOutstanding">Bound on fragments queued plus tokens held.</param>
-    public DevmemSocket(FlowKey flow, int maxOutstanding = 4096)
+    /// <param name="maxTxInFlight">Bound on zero-copy sends in flight or unreported (<see cref="MaxTxInFlight"/>): a power of two in 1..65536.</param>
+    public DevmemSocket(FlowKey flow, int maxOutstanding = 4096, int maxTxInFlight = DefaultMaxTxInFlight)
     {
         if (maxOutstanding < 1 || maxOutstanding > (1 << 22))
         {
             throw new ArgumentOutOfRangeException(nameof(maxOutstanding), maxOutstanding, "The outstanding bound must be in 1..4194304.");
         }
+
+        if (maxTxInFlight < 1 || maxTxInFlight > (1 << 16) || !int.IsPow2(maxTxInFlight))
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxTxInFlight), maxTxInFlight, "The in-flight send bound must be a power of two in 1..65536.");
+        }
+
+        MaxTxInFlight = maxTxInFlight;
 
         Flow = flow;
         MaxOutstanding = maxOutstanding;
@@ -293,7 +301,10 @@ public sealed partial class DevmemSocket : IDisposable
         return freed;
     }
 
-    /// <summary>Closes the socket, returning every queued fragment and every token still held.</summary>
+    /// <summary>
+    /// Closes the socket, returning every queued fragment and every token still held. Zero-copy
+    /// sends in flight still end as the device finishes them; their notifications are dropped.
+    /// </summary>
     public void Dispose()
     {
         lock (_lock)
@@ -325,6 +336,7 @@ public sealed partial class DevmemSocket : IDisposable
 
         _readable.Set();
         WakeAsyncReceive();
+        CloseTx();
     }
 
     public override string ToString() => $"devmem socket {Flow}";

@@ -11,9 +11,13 @@ using Netmem.Net;
 namespace Netmem.Devmem;
 
 /// <summary>
-/// A region bound for receive (the kernel's <c>net_devmem_dmabuf_binding</c>): the region mapped
+/// A region bound to a device (the kernel's <c>net_devmem_dmabuf_binding</c>): the region mapped
 /// into a device, a <see cref="GenPool"/> with one chunk per scatter-gather segment from which
-/// the <c>net_iov</c>s are allocated, a process-unique id, and the rx queues it is bound to.
+/// the <c>net_iov</c>s are allocated, a process-unique id, and the rx queues it is bound to. A
+/// binding for transmit (<see cref="DmabufDirection.Tx"/>, made by
+/// <see cref="Net.NetDevice.BindDmabufTx"/>) also has the kernel's <c>tx_vec</c>: the
+/// <c>net_iov</c> of each 4 KiB of the region, by region offset, so a send can name region
+/// offsets.
 /// </summary>
 /// <remarks>
 /// <para>Reference counted. <see cref="Create(DmabufRegion, DmaDevice, int)"/> returns it with one reference (the creator's,
@@ -60,11 +64,22 @@ public sealed unsafe class DmabufBinding
     /// <summary><see cref="Live"/>, <see cref="Lingering"/> (last reference gone, net_iovs still out) or <see cref="Freed"/>.</summary>
     private int _state;
 
-    private DmabufBinding(int id, DmabufRegion region, DmaMapping mapping)
+    /// <summary>
+    /// For a TX binding, the descriptor of each 4 KiB of the region by region page index (the
+    /// kernel's <c>tx_vec</c>); null for rx.
+    /// </summary>
+    private readonly nint[]? _txVec;
+
+    /// <summary>Set by <see cref="Unbind"/>: a send can no longer look the binding up (the kernel erases the id first).</summary>
+    private volatile bool _unbound;
+
+    private DmabufBinding(int id, DmabufRegion region, DmaMapping mapping, DmabufDirection direction, Net.NetDevice? netDevice)
     {
         Id = id;
         Region = region;
         Mapping = mapping;
+        Direction = direction;
+        NetDevice = netDevice;
         string idText = id.ToString(CultureInfo.InvariantCulture);
         _pool = new GenPool(NetmemDesc.PageShift, GenPoolAlgorithm.FirstFit, "dmabuf binding " + idText);
         _areas = new NetIovArea[mapping.Segments.Count];
@@ -76,6 +91,19 @@ public sealed unsafe class DmabufBinding
                 var area = new NetIovArea(this, seg);
                 _areas[i] = area;
                 _pool.AddChunk(seg.DmaAddress, (ulong)seg.Length, area);
+            }
+
+            if (direction == DmabufDirection.Tx)
+            {
+                _txVec = new nint[region.Size >> NetmemDesc.PageShift];
+                foreach (NetIovArea area in _areas)
+                {
+                    long first = area.BaseRegionOffset >> NetmemDesc.PageShift;
+                    for (int i = 0; i < area.Count; i++)
+                    {
+                        _txVec[first + i] = (nint)area[i];
+                    }
+                }
             }
         }
         catch
@@ -95,6 +123,19 @@ public sealed unsafe class DmabufBinding
 
     /// <summary>The bound memory.</summary>
     public DmabufRegion Region { get; }
+
+    /// <summary>Which way the device moves data through this binding: <see cref="DmabufDirection.Rx"/> (bind-rx) or <see cref="DmabufDirection.Tx"/> (bind-tx).</summary>
+    public DmabufDirection Direction { get; }
+
+    /// <summary>
+    /// The net device the binding was made for (the kernel's <c>binding-&gt;dev</c>), or null for
+    /// a binding made directly with <see cref="Create(DmabufRegion, DmaDevice, int)"/>. A send
+    /// through a TX binding must be routed through this device.
+    /// </summary>
+    public Net.NetDevice? NetDevice { get; }
+
+    /// <summary>True once <see cref="Unbind"/> ran: the id no longer resolves for a send.</summary>
+    public bool IsUnbound => _unbound;
 
     /// <summary>The region's mapping into <see cref="Device"/>.</summary>
     public DmaMapping Mapping { get; }
@@ -143,10 +184,10 @@ public sealed unsafe class DmabufBinding
     /// <param name="device">The device that will write into it.</param>
     /// <param name="maxSegmentSize">The device's segment limit, 0 for none (see <see cref="DmaDevice.Map"/>).</param>
     public static DmabufBinding Create(DmabufRegion region, DmaDevice device, int maxSegmentSize = 0) =>
-        Create(region, device, maxSegmentSize, ifindex: 0);
+        Create(region, device, maxSegmentSize, netDevice: null, DmabufDirection.Rx);
 
-    /// <summary>As <see cref="Create(DmabufRegion, DmaDevice, int)"/>, naming the device it is bound for in the created event.</summary>
-    internal static DmabufBinding Create(DmabufRegion region, DmaDevice device, int maxSegmentSize, int ifindex)
+    /// <summary>As <see cref="Create(DmabufRegion, DmaDevice, int)"/>, for <paramref name="netDevice"/> (named in the created event) and <paramref name="direction"/>.</summary>
+    internal static DmabufBinding Create(DmabufRegion region, DmaDevice device, int maxSegmentSize, Net.NetDevice? netDevice, DmabufDirection direction)
     {
         ArgumentNullException.ThrowIfNull(region);
         ArgumentNullException.ThrowIfNull(device);
@@ -155,11 +196,11 @@ public sealed unsafe class DmabufBinding
         try
         {
             id = ReserveId();
-            var binding = new DmabufBinding(id, region, mapping);
+            var binding = new DmabufBinding(id, region, mapping, direction, netDevice);
             s_bindings[id] = binding;
             if (NetmemEventSource.Log.LifecycleOn())
             {
-                NetmemEventSource.Log.DmabufBindingCreated(id, binding.Size, binding._areas.Length, ifindex);
+                NetmemEventSource.Log.DmabufBindingCreated(id, binding.Size, binding._areas.Length, netDevice?.Ifindex ?? 0);
             }
 
             return binding;
@@ -223,7 +264,7 @@ public sealed unsafe class DmabufBinding
     /// <summary>
     /// Unbinds from every bound queue, as the kernel's <c>net_devmem_unbind_dmabuf</c> does: on
     /// each queue that still has this binding's provider, closes the provider and restarts the
-    /// queue (<see cref="NetDevice.CloseMemoryProvider"/>), so the queue's new payload pool takes
+    /// queue (<see cref="Net.NetDevice.CloseMemoryProvider"/>), so the queue's new payload pool takes
     /// system pages and the old one, which handed out this binding's <c>net_iov</c>s, is
     /// destroyed; then forgets the queue and drops the reference taken for it. Afterwards no
     /// payload lands in this binding's memory, the queues report no provider, and the
@@ -236,11 +277,13 @@ public sealed unsafe class DmabufBinding
     /// restart fails still loses the provider and is still forgotten, as the kernel warns and
     /// goes on; every queue is unbound before the first such error is rethrown.
     /// </remarks>
-    /// <exception cref="NetmemException">A queue restart failed (see <see cref="NetDevice.CloseMemoryProvider"/>).</exception>
+    /// <exception cref="NetmemException">A queue restart failed (see <see cref="Net.NetDevice.CloseMemoryProvider"/>).</exception>
     public void Unbind()
     {
+        // First, as the kernel erases the id before anything else: no new send finds the binding.
+        _unbound = true;
         Exception? first = null;
-        lock (NetDevice.Rtnl)
+        lock (Net.NetDevice.Rtnl)
         {
             foreach (RxQueue q in BoundQueues)
             {
@@ -277,6 +320,41 @@ public sealed unsafe class DmabufBinding
 
     public override string ToString() =>
         string.Create(CultureInfo.InvariantCulture, $"dmabuf binding {Id} ({Size} bytes, {_areas.Length} chunks)");
+
+    /// <summary>
+    /// The live TX binding with <paramref name="id"/>, with a reference taken for the caller (the
+    /// kernel's <c>net_devmem_lookup_dmabuf</c> and its <c>tx_vec</c> check); null when there is
+    /// none: no binding has the id, it was unbound, its last reference is gone, or it is an rx binding.
+    /// </summary>
+    internal static DmabufBinding? LookupTx(uint id)
+    {
+        if (id == 0 || id > int.MaxValue || !s_bindings.TryGetValue((int)id, out DmabufBinding? b) || b is null)
+        {
+            return null;
+        }
+
+        if (b._txVec is null || b._unbound || !b.TryGet())
+        {
+            return null;
+        }
+
+        if (b._unbound)
+        {
+            // Unbound between the check and the reference: the send must not see it.
+            b.Put();
+            return null;
+        }
+
+        return b;
+    }
+
+    /// <summary>
+    /// The descriptor of the TX binding's <c>net_iov</c> that holds region offset
+    /// <paramref name="regionOffset"/> (the kernel's <c>net_devmem_get_niov_at</c>). The caller
+    /// MUST check the offset is inside the region and hold a reference.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal NetIovDesc* TxNetIovAt(ulong regionOffset) => (NetIovDesc*)_txVec![regionOffset >> NetmemDesc.PageShift];
 
     /// <summary>Takes a reference unless the count already reached zero.</summary>
     internal bool TryGet()

@@ -6,11 +6,12 @@ using Netmem.Diagnostics;
 namespace Netmem.Net;
 
 /// <summary>
-/// A dmabuf bound to rx queues, returned by <see cref="NetDevice.BindDmabuf"/>: the owner of the
-/// binding, as the netlink socket that asked for <c>bind-rx</c> is in the kernel. Disposing it
-/// unbinds (<see cref="DmabufBinding.Unbind"/>: each queue restarts on system pages) and drops
-/// the creator's reference; the binding is freed once the pools that hold its <c>net_iov</c>s
-/// have got them all back.
+/// A dmabuf bound to rx queues (<see cref="NetDevice.BindDmabuf"/>) or to a device for transmit
+/// (<see cref="NetDevice.BindDmabufTx"/>): the owner of the binding, as the netlink socket that
+/// asked for <c>bind-rx</c> or <c>bind-tx</c> is in the kernel. Disposing it unbinds
+/// (<see cref="DmabufBinding.Unbind"/>: the id stops resolving for sends, each bound queue
+/// restarts on system pages) and drops the creator's reference; the binding is freed once the
+/// pools that hold its <c>net_iov</c>s have got them all back and its sends in flight have completed.
 /// </summary>
 /// <remarks>
 /// <para>A handle that is dropped without <see cref="Dispose"/> still unbinds when the garbage
@@ -33,7 +34,7 @@ public sealed class DmabufBindingHandle : IDisposable
     /// <summary>1 once <see cref="Dispose"/> or the finalizer has claimed the release.</summary>
     private int _released;
 
-    internal DmabufBindingHandle(NetDevice device, DmabufBinding binding, DevmemProvider provider)
+    internal DmabufBindingHandle(NetDevice device, DmabufBinding binding, DevmemProvider? provider)
     {
         Device = device;
         Binding = binding;
@@ -62,8 +63,11 @@ public sealed class DmabufBindingHandle : IDisposable
     /// <summary>The binding this handle owns.</summary>
     public DmabufBinding Binding { get; }
 
-    /// <summary>The provider installed on the bound queues.</summary>
-    public DevmemProvider Provider { get; }
+    /// <summary>The provider installed on the bound queues; null for a TX binding.</summary>
+    public DevmemProvider? Provider { get; }
+
+    /// <summary>Whether the binding is for receive or transmit.</summary>
+    public DmabufDirection Direction => Binding.Direction;
 
     /// <summary>Unbinds that ran because a handle was collected without being disposed, and failed.</summary>
     public static long OrphanedReleaseFailures => Interlocked.Read(ref s_orphanedFailures);

@@ -32,7 +32,7 @@ public sealed partial class NetDevice
                 throw new NetmemException(Errno.ENODEV, $"{Name}: device is not registered");
             }
 
-            DmabufBinding binding = DmabufBinding.Create(region, dma, maxSegmentSize, Ifindex);
+            DmabufBinding binding = DmabufBinding.Create(region, dma, maxSegmentSize, this, DmabufDirection.Rx);
             var provider = new DevmemProvider(binding);
             List<int> done = [];
             try
@@ -66,6 +66,48 @@ public sealed partial class NetDevice
             }
 
             return new DmabufBindingHandle(this, binding, provider);
+        }
+    }
+
+    /// <summary>
+    /// The driver's devmem transmit entry (the kernel's <c>netmem_tx</c>), or null when it cannot
+    /// transmit from a dmabuf. Set by the driver before it registers the device.
+    /// </summary>
+    public INetmemTxOps? TxOps { get; set; }
+
+    /// <summary>
+    /// Binds <paramref name="region"/> to this device for transmit (netdev netlink
+    /// <c>bind-tx</c>): maps it into the device and creates a TX binding whose id a
+    /// <see cref="DevmemSocket"/> names in <see cref="DevmemSocket.SendDmabuf(uint, ReadOnlySpan{DmabufIov}, DevmemSendFlags)"/>.
+    /// The same region may be bound for receive as well. Dispose the handle to unbind: the id
+    /// stops resolving at once, and the binding lingers until the sends in flight have completed.
+    /// </summary>
+    /// <param name="region">The memory to send from; a device-only region works, as the device reads it by DMA.</param>
+    /// <param name="maxSegmentSize">The device's segment limit, 0 for none (see <see cref="DmaDevice.Map"/>).</param>
+    /// <returns>The owner handle; its <see cref="DmabufBindingHandle.BindingId"/> is the id to send with.</returns>
+    /// <exception cref="NetmemException">
+    /// ENODEV: the device is not registered. EOPNOTSUPP: the driver does not support netmem TX
+    /// (<see cref="TxOps"/> is null) or the device has no <see cref="DmaDevice"/>.
+    /// </exception>
+    /// <exception cref="ObjectDisposedException">The region was disposed.</exception>
+    public DmabufBindingHandle BindDmabufTx(DmabufRegion region, int maxSegmentSize = 0)
+    {
+        ArgumentNullException.ThrowIfNull(region);
+        lock (Rtnl)
+        {
+            if (!IsRegistered)
+            {
+                throw new NetmemException(Errno.ENODEV, $"{Name}: device is not registered");
+            }
+
+            if (TxOps is null)
+            {
+                throw new NetmemException(Errno.EOPNOTSUPP, $"{Name}: Driver does not support netmem TX");
+            }
+
+            DmaDevice dma = DmaDevice ?? throw new NetmemException(Errno.EOPNOTSUPP, $"{Name}: device has no DMA device to map the region into");
+            DmabufBinding binding = DmabufBinding.Create(region, dma, maxSegmentSize, this, DmabufDirection.Tx);
+            return new DmabufBindingHandle(this, binding, provider: null);
         }
     }
 }

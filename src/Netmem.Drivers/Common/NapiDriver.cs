@@ -47,6 +47,9 @@ public abstract class NapiDriver<TQueue> : IQueueManagementOps, IDisposable
     /// <summary>The device the core sees: bind providers through it. Null only while a constructor runs.</summary>
     public NetDevice Device { get; private set; } = null!;
 
+    /// <summary>The devmem transmit queue, or null when the driver has none.</summary>
+    private DevmemTxQueue? _tx;
+
     /// <summary>The device's IOVA space: bind dmabuf regions for this driver through it.</summary>
     public DmaDevice Dma { get; private set; } = null!;
 
@@ -116,6 +119,20 @@ public abstract class NapiDriver<TQueue> : IQueueManagementOps, IDisposable
             Dispose();
             throw;
         }
+    }
+
+    /// <summary>The devmem transmit queue's counters; all zero for a driver without one.</summary>
+    public TxQueueStats TxStats => _tx?.Stats ?? default;
+
+    /// <summary>
+    /// Gives the device a devmem transmit queue: it becomes the device's <see cref="NetDevice.TxOps"/>
+    /// (so <see cref="NetDevice.BindDmabufTx"/> accepts it), and <see cref="Dispose()"/> stops it
+    /// first, cancelling what it still holds.
+    /// </summary>
+    private protected void AttachTx(DevmemTxQueue queue)
+    {
+        _tx = queue;
+        Device.TxOps = queue;
     }
 
     /// <inheritdoc/>
@@ -217,6 +234,12 @@ public abstract class NapiDriver<TQueue> : IQueueManagementOps, IDisposable
         }
 
         _disposed = true;
+        if (Device is not null)
+        {
+            Device.TxOps = null;
+        }
+
+        _tx?.Dispose();
         Flows.CloseAll();
         foreach (TQueue? q in _queues)
         {

@@ -4,7 +4,8 @@ namespace Netmem.Drivers.Parsing;
 
 /// <summary>
 /// Builds Ethernet/IPv4-or-IPv6/UDP frames into caller memory, for injecting synthetic traffic
-/// into a software NIC. Checksums are left zero (a software NIC does not verify them).
+/// into a software NIC, and the headers of datagrams a driver transmits. The IPv4 header checksum
+/// is filled in; the UDP checksum is left zero (none).
 /// </summary>
 public static class FrameBuilder
 {
@@ -22,31 +23,60 @@ public static class FrameBuilder
     /// </summary>
     public static int BuildUdp(Span<byte> dest, bool ipv6, UInt128 src, UInt128 dst, ushort srcPort, ushort dstPort, ReadOnlySpan<byte> payload, ushort vlan = 0)
     {
-        int l2 = vlan > 0 ? 18 : 14;
-        int l3 = ipv6 ? 40 : 20;
-        int total = l2 + l3 + 8 + payload.Length;
-        if (dest.Length < total)
+        int headers = UdpHeaderLength(ethernet: true, ipv6, vlan);
+        if (dest.Length < headers + payload.Length)
         {
-            throw new ArgumentException($"Frame needs {total} bytes; the buffer has {dest.Length}.", nameof(dest));
+            throw new ArgumentException($"Frame needs {headers + payload.Length} bytes; the buffer has {dest.Length}.", nameof(dest));
         }
 
-        if (payload.Length > ushort.MaxValue - 8 - (ipv6 ? 0 : 20))
+        WriteUdpHeaders(dest, ethernet: true, ipv6, src, dst, srcPort, dstPort, payload.Length, vlan);
+        payload.CopyTo(dest[headers..]);
+        return headers + payload.Length;
+    }
+
+    /// <summary>The bytes of the headers <see cref="WriteUdpHeaders"/> writes.</summary>
+    public static int UdpHeaderLength(bool ethernet, bool ipv6, ushort vlan = 0) =>
+        (ethernet ? (vlan > 0 ? 18 : 14) : 0) + (ipv6 ? 40 : 20) + 8;
+
+    /// <summary>
+    /// Writes the headers of a UDP datagram of <paramref name="payloadLength"/> bytes: Ethernet
+    /// (when <paramref name="ethernet"/>, with locally administered MACs and an optional 802.1Q
+    /// tag), IPv4 with its header checksum (a kernel receiving it verifies it) or IPv6, and UDP
+    /// with checksum 0 (none, allowed for IPv4). The payload goes right after them; returns the
+    /// header length. IPv4 addresses are the low 32 bits of <paramref name="src"/>/<paramref name="dst"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="dest"/> is shorter than the headers.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The payload does not fit in one UDP datagram.</exception>
+    public static int WriteUdpHeaders(Span<byte> dest, bool ethernet, bool ipv6, UInt128 src, UInt128 dst, ushort srcPort, ushort dstPort, int payloadLength, ushort vlan = 0)
+    {
+        int headers = UdpHeaderLength(ethernet, ipv6, vlan);
+        if (dest.Length < headers)
         {
-            throw new ArgumentOutOfRangeException(nameof(payload), payload.Length, "Payload too large for one UDP datagram.");
+            throw new ArgumentException($"Headers need {headers} bytes; the buffer has {dest.Length}.", nameof(dest));
         }
 
-        dest[..12].Fill(0x02); // locally administered MACs
-        int off = 12;
-        if (vlan > 0)
+        if (payloadLength < 0 || payloadLength > ushort.MaxValue - 8 - (ipv6 ? 0 : 20))
         {
-            BinaryPrimitives.WriteUInt16BigEndian(dest[off..], IpPacketParser.EtherTypeVlan);
-            BinaryPrimitives.WriteUInt16BigEndian(dest[(off + 2)..], (ushort)(vlan & 0x0FFF));
-            off += 4;
+            throw new ArgumentOutOfRangeException(nameof(payloadLength), payloadLength, "Payload too large for one UDP datagram.");
         }
 
-        BinaryPrimitives.WriteUInt16BigEndian(dest[off..], ipv6 ? IpPacketParser.EtherTypeIPv6 : IpPacketParser.EtherTypeIPv4);
-        off += 2;
-        int udpLen = 8 + payload.Length;
+        int off = 0;
+        if (ethernet)
+        {
+            dest[..12].Fill(0x02); // locally administered MACs
+            off = 12;
+            if (vlan > 0)
+            {
+                BinaryPrimitives.WriteUInt16BigEndian(dest[off..], IpPacketParser.EtherTypeVlan);
+                BinaryPrimitives.WriteUInt16BigEndian(dest[(off + 2)..], (ushort)(vlan & 0x0FFF));
+                off += 4;
+            }
+
+            BinaryPrimitives.WriteUInt16BigEndian(dest[off..], ipv6 ? IpPacketParser.EtherTypeIPv6 : IpPacketParser.EtherTypeIPv4);
+            off += 2;
+        }
+
+        int udpLen = 8 + payloadLength;
         if (ipv6)
         {
             dest[off] = 0x60;
@@ -58,27 +88,46 @@ public static class FrameBuilder
             dest[off + 7] = 64;
             BinaryPrimitives.WriteUInt128BigEndian(dest[(off + 8)..], src);
             BinaryPrimitives.WriteUInt128BigEndian(dest[(off + 24)..], dst);
+            off += 40;
         }
         else
         {
-            dest[off] = 0x45;
-            dest[off + 1] = 0;
-            BinaryPrimitives.WriteUInt16BigEndian(dest[(off + 2)..], (ushort)(20 + udpLen));
-            BinaryPrimitives.WriteUInt32BigEndian(dest[(off + 4)..], 0); // id, flags, fragment offset
-            dest[off + 8] = 64;
-            dest[off + 9] = 17;
-            BinaryPrimitives.WriteUInt16BigEndian(dest[(off + 10)..], 0);
-            BinaryPrimitives.WriteUInt32BigEndian(dest[(off + 12)..], (uint)src);
-            BinaryPrimitives.WriteUInt32BigEndian(dest[(off + 16)..], (uint)dst);
+            Span<byte> ip = dest.Slice(off, 20);
+            ip[0] = 0x45;
+            ip[1] = 0;
+            BinaryPrimitives.WriteUInt16BigEndian(ip[2..], (ushort)(20 + udpLen));
+            BinaryPrimitives.WriteUInt32BigEndian(ip[4..], 0); // id, flags, fragment offset
+            ip[8] = 64;
+            ip[9] = 17;
+            BinaryPrimitives.WriteUInt16BigEndian(ip[10..], 0);
+            BinaryPrimitives.WriteUInt32BigEndian(ip[12..], (uint)src);
+            BinaryPrimitives.WriteUInt32BigEndian(ip[16..], (uint)dst);
+            BinaryPrimitives.WriteUInt16BigEndian(ip[10..], Ipv4HeaderChecksum(ip));
+            off += 20;
         }
 
-        off += l3;
         BinaryPrimitives.WriteUInt16BigEndian(dest[off..], srcPort);
         BinaryPrimitives.WriteUInt16BigEndian(dest[(off + 2)..], dstPort);
         BinaryPrimitives.WriteUInt16BigEndian(dest[(off + 4)..], (ushort)udpLen);
         BinaryPrimitives.WriteUInt16BigEndian(dest[(off + 6)..], 0);
-        payload.CopyTo(dest[(off + 8)..]);
-        return total;
+        return headers;
+    }
+
+    /// <summary>The internet checksum of an IPv4 header whose checksum field is zero.</summary>
+    private static ushort Ipv4HeaderChecksum(ReadOnlySpan<byte> header)
+    {
+        uint sum = 0;
+        for (int i = 0; i + 1 < header.Length; i += 2)
+        {
+            sum += BinaryPrimitives.ReadUInt16BigEndian(header[i..]);
+        }
+
+        while ((sum >> 16) != 0)
+        {
+            sum = (sum & 0xFFFF) + (sum >> 16);
+        }
+
+        return (ushort)~sum;
     }
 
     /// <summary>

@@ -19,6 +19,9 @@ public sealed class SimNic : NapiDriver<SimNicQueue>, IRxChannelOps
 
     private readonly SimNicOptions _options;
 
+    /// <summary>The devmem transmit queue.</summary>
+    private readonly SimNicTxQueue _tx = null!;
+
     /// <summary>Queues taking traffic: frames injected for a queue at or past it go to an active one.</summary>
     private volatile int _activeQueues;
 
@@ -46,10 +49,28 @@ public sealed class SimNic : NapiDriver<SimNicQueue>, IRxChannelOps
             (i, cpu) => new SimNicQueue(this, i, _options.FifoSlots, _options.Mtu, _options.MaxFrame, cpu));
         _activeQueues = _options.RxQueues;
         Device.ChannelOps = this;
+        _tx = new SimNicTxQueue(this, _options.TxRingSize) { Wire = (this, 0) };
+        AttachTx(_tx);
     }
 
     /// <summary>The options the NIC was created with.</summary>
     public SimNicOptions Options => _options;
+
+    /// <summary>Transmitted frames the wire lost because the receiving queue's FIFO was full (their sends still completed).</summary>
+    public long TxWireDrops => _tx.WireDrops;
+
+    /// <summary>
+    /// Connects the transmit side to rx queue <paramref name="queue"/> of <paramref name="target"/>
+    /// (this NIC or another): every frame this NIC sends from a TX binding is injected there, as
+    /// a cable would carry it. At creation the wire loops to this NIC's queue 0.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="queue"/> is not a queue of <paramref name="target"/>.</exception>
+    public void LoopTxTo(SimNic target, int queue)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)queue, (uint)target.QueueCount, nameof(queue));
+        _tx.Wire = (target, queue);
+    }
 
     /// <summary>FIFO slots free for <see cref="Inject"/> on queue <paramref name="queue"/>.</summary>
     public int FreeFifoSlots(int queue) => Queues[queue].FreeSlots;

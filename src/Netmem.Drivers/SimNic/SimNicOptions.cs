@@ -18,6 +18,9 @@ public sealed record SimNicOptions
     /// <summary>Largest IP packet accepted; frames add the Ethernet header (and a VLAN tag).</summary>
     public int Mtu { get; init; } = 9000;
 
+    /// <summary>Packets the devmem transmit ring holds; a send past it fails with ENOBUFS until the device catches up.</summary>
+    public int TxRingSize { get; init; } = 1024;
+
     /// <summary>Header-data split at start (ethtool tcp-data-split).</summary>
     public bool HeaderDataSplit { get; init; } = true;
 
