@@ -18,8 +18,9 @@ namespace Netmem.Diagnostics;
 /// <see cref="EventSource.WriteEventCore"/>, so an enabled event allocates nothing either.
 /// <para>Introspection from another process: a session that enables the
 /// <see cref="Keywords.Introspection"/> keyword (<c>0x4</c>) gets, as it starts, one
-/// <see cref="IntrospectionDump"/> event per registered kind (<see cref="RegisterDump"/>), then one
-/// <see cref="IntrospectionDumpCompleted"/>; no argument is needed, so
+/// <c>IntrospectionDump</c> event (<see cref="IntrospectionDumpId"/>) per registered kind
+/// (<see cref="RegisterDump"/>), then one <c>IntrospectionDumpCompleted</c>
+/// (<see cref="IntrospectionDumpCompletedId"/>); no argument is needed, so
 /// <c>dotnet-trace collect -p PID --providers Netmem:0x4:4</c> gets a dump. The provider
 /// argument <c>Command=Dump</c> (or <see cref="EventSource.SendCommand"/> with
 /// <see cref="DumpCommand"/>) asks for another dump from a session already running. Dumps go to
