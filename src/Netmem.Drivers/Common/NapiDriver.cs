@@ -9,7 +9,10 @@ namespace Netmem.Drivers.Common;
 /// the queue management ops over them (mem alloc, mem free, start, stop), flow steering to
 /// <see cref="DevmemSocket"/>s, per-queue counters, and device registration and teardown. A
 /// driver derives from it, supplies its queue type (whose <see cref="NapiPollThread.Poll"/> is
-/// the driver's receive step) and calls <see cref="RegisterAndStart"/> from its constructor.
+/// the driver's receive step) and calls <see cref="RegisterAndStart"/> from its constructor. A
+/// driver whose queues need more than <see cref="Common.QueueMemory"/> (an AF_XDP socket and its
+/// UMEM) overrides <see cref="MemAlloc"/> to return a derived queue memory, and brings the rest up
+/// and down in its queue's start and stop hooks (<see cref="NapiPollThread"/>).
 /// <para>Its public members are what a user of a driver calls (<see cref="Device"/>,
 /// <see cref="Dma"/>, <see cref="OpenSocket"/>, <see cref="QueueCounters"/>, ...). Deriving is
 /// reserved to the drivers in Netmem.Drivers (the constructor is <c>private protected</c>): a
@@ -109,7 +112,7 @@ public abstract class NapiDriver<TQueue> : IQueueManagementOps, IDisposable
             {
                 int? cpu = pinCpus is { Count: > 0 } pins ? pins[i % pins.Count] : null;
                 _queues[i] = createQueue(i, cpu);
-                _queues[i].Start((QueueMemory)MemAlloc(Device, i));
+                StartOnNewMemory(i);
             }
 
             Device.Up();
@@ -206,7 +209,22 @@ public abstract class NapiDriver<TQueue> : IQueueManagementOps, IDisposable
     /// memory. A driver that must also tell its hardware or the kernel overrides; on failure it
     /// must leave the queue stopped.
     /// </summary>
-    protected virtual void ActivateQueue(int index) => _queues[index].Start((QueueMemory)MemAlloc(Device, index));
+    protected virtual void ActivateQueue(int index) => StartOnNewMemory(index);
+
+    /// <summary>Starts queue <paramref name="index"/> on memory allocated for it; frees that memory when the start fails.</summary>
+    private void StartOnNewMemory(int index)
+    {
+        var mem = (QueueMemory)MemAlloc(Device, index);
+        try
+        {
+            _queues[index].Start(mem);
+        }
+        catch
+        {
+            mem.Free();
+            throw;
+        }
+    }
 
     /// <summary>
     /// Takes running queue <paramref name="index"/> out of service: stops it and frees its

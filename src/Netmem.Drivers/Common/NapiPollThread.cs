@@ -13,7 +13,9 @@ namespace Netmem.Drivers.Common;
 /// Stop and start are a handshake: <see cref="Stop"/> asks the loop to park between polls,
 /// waits until it has, and takes its memory; <see cref="Start"/> hands it memory and lets it
 /// run. The loop binds the queue's <see cref="NapiContext"/> to its thread, so the pools know
-/// their consumer, and may pin itself to a CPU.
+/// their consumer, and may pin itself to a CPU. A queue that needs more than its memory to run
+/// (a kernel socket bound to the memory) brings it up in <see cref="OnStarting"/> and down in
+/// <see cref="OnStopping"/> and <see cref="OnStopped"/>.
 /// <para>No exception escapes the thread (the kernel's WARN-and-drop): one thrown by a receive
 /// step is caught, counted in <see cref="RxCounters.PollExceptions"/>, traced through
 /// <see cref="NetmemEventSource"/>, the datagram in hand is given back to its pool
@@ -71,9 +73,15 @@ public abstract class NapiPollThread : IDisposable
     /// <summary>True while the loop is asked to park.</summary>
     private protected bool StopRequested => _stopRequested;
 
-    /// <summary>Runs the queue on <paramref name="mem"/>; the first call starts the thread.</summary>
+    /// <summary>
+    /// Runs the queue on <paramref name="mem"/>; the first call starts the thread. When
+    /// <see cref="OnStarting"/> throws, the queue stays stopped and <paramref name="mem"/> is still
+    /// the caller's.
+    /// </summary>
     internal void Start(QueueMemory mem)
     {
+        ArgumentNullException.ThrowIfNull(mem);
+        OnStarting(mem);
         bool parked = _stopped.IsSet;
         _mem = mem;
         _stopRequested = false;
@@ -94,9 +102,17 @@ public abstract class NapiPollThread : IDisposable
         }
     }
 
-    /// <summary>Parks the loop between polls and returns the memory it ran on.</summary>
+    /// <summary>
+    /// Parks the loop between polls and returns the memory it ran on: <see cref="OnStopping"/>
+    /// while the loop still runs, then the handshake, then <see cref="OnStopped"/>.
+    /// </summary>
     internal QueueMemory Stop()
     {
+        if (_mem is not null && !_stopRequested)
+        {
+            OnStopping();
+        }
+
         _run.Reset();
         _stopRequested = true;
         Wake();
@@ -107,7 +123,35 @@ public abstract class NapiPollThread : IDisposable
 
         QueueMemory mem = _mem ?? throw new NetmemException(Errno.EINVAL, $"{_name}: queue is not running");
         _mem = null;
+        OnStopped(mem);
         return mem;
+    }
+
+    /// <summary>
+    /// Called by <see cref="Start"/> before the loop runs on <paramref name="mem"/>: bring up what
+    /// the queue needs beside its memory (an AF_XDP socket on the memory's UMEM), as the kernel's
+    /// <c>ndo_queue_start</c> programs the hardware. A throw leaves the queue stopped and
+    /// <paramref name="mem"/> untouched, so the caller can free it or start the old memory again.
+    /// </summary>
+    protected virtual void OnStarting(QueueMemory mem)
+    {
+    }
+
+    /// <summary>
+    /// Called by <see cref="Stop"/> while the loop still runs: steer new work away from the queue
+    /// and let the loop finish what it has already taken in (bounded), before it parks.
+    /// </summary>
+    protected virtual void OnStopping()
+    {
+    }
+
+    /// <summary>
+    /// Called by <see cref="Stop"/> once the loop has parked, with the memory it ran on: take back
+    /// from the hardware whatever of <paramref name="mem"/> it still holds, so the memory can be
+    /// started again or freed.
+    /// </summary>
+    protected virtual void OnStopped(QueueMemory mem)
+    {
     }
 
     /// <summary>Processes what is ready using <paramref name="mem"/>; false when there was nothing.</summary>

@@ -8,18 +8,75 @@ namespace Netmem.Drivers.Common;
 /// pool (with the flag, so it takes the queue's provider) and an rx descriptor ring filled from
 /// the payload pool in bulk. After the poll loop adopts it, only that loop touches it.
 /// </summary>
-public sealed class QueueMemory
+/// <remarks>
+/// A driver whose queue needs more than pools and a descriptor ring (an AF_XDP queue's UMEM)
+/// derives from it, allocates the rest in its own constructor and frees it in
+/// <see cref="Free"/>: the queue management ops and the poll loop handle it as any queue memory.
+/// <para>Only the drivers in Netmem.Drivers create or derive from it (the constructor is
+/// <c>private protected</c>); a user reads a running queue's pools through the driver's
+/// <c>QueueMemory(queue)</c>.</para>
+/// </remarks>
+public class QueueMemory
 {
     private readonly NetmemRef[] _ring;
     private int _head;
     private int _count;
 
-    private QueueMemory(PagePool header, PagePool payload, int ringSize, bool headerDataSplit)
+    /// <summary>
+    /// Allocates queue <paramref name="queueIndex"/>'s pools as <paramref name="options"/> describe
+    /// and posts its rx descriptors. <see cref="QueueMemoryOptions.PayloadAllowsUnreadable"/>
+    /// false is a driver that cannot take unreadable memory: binding a provider then fails the
+    /// core's page-pool check.
+    /// </summary>
+    private protected QueueMemory(NetDevice device, int queueIndex, QueueMemoryOptions options)
     {
-        HeaderPool = header;
-        PayloadPool = payload;
-        HeaderDataSplit = headerDataSplit;
-        _ring = new NetmemRef[ringSize];
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(options);
+        RxQueue rxq = device.RxQueues[queueIndex];
+        HeaderDataSplit = device.TcpDataSplit == TcpDataSplit.Enabled;
+
+        // Without header-data split the whole frame lands in one header-pool buffer.
+        int headerOrder = 0;
+        while (!HeaderDataSplit && (4096 << headerOrder) < options.MaxFrame && headerOrder < PageArena.MaxOrder)
+        {
+            headerOrder++;
+        }
+
+        string prefix = $"{device.Name}-q{queueIndex}";
+        HeaderPool = new PagePool(new PagePoolParams
+        {
+            Name = prefix + "-hdr",
+            Role = PagePoolRole.Header,
+            Napi = rxq.Napi,
+            Queue = rxq,
+            Ifindex = device.Ifindex,
+            Order = headerOrder,
+            PoolSize = options.PoolSize,
+            Flags = PagePoolFlags.DmaMap,
+            Arena = options.Arena,
+        });
+        try
+        {
+            PayloadPool = new PagePool(new PagePoolParams
+            {
+                Name = prefix + "-payload",
+                Role = PagePoolRole.Payload,
+                Napi = rxq.Napi,
+                Queue = rxq,
+                Ifindex = device.Ifindex,
+                PoolSize = options.PoolSize,
+                Flags = PagePoolFlags.DmaMap | (options.PayloadAllowsUnreadable ? PagePoolFlags.AllowUnreadableNetmem : PagePoolFlags.None),
+                Arena = options.Arena,
+            });
+        }
+        catch
+        {
+            HeaderPool.Dispose();
+            throw;
+        }
+
+        _ring = new NetmemRef[options.RxRingSize];
+        Refill();
     }
 
     /// <summary>The header pool: readable system pages that receive each frame's headers (and, with header-data split off, the whole frame).</summary>
@@ -46,67 +103,14 @@ public sealed class QueueMemory
     internal Action? FaultInjection { get; set; }
 
     /// <summary>Allocates queue <paramref name="queueIndex"/>'s memory as <paramref name="options"/> describe.</summary>
-    internal static QueueMemory Allocate(NetDevice device, int queueIndex, QueueMemoryOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        return Allocate(device, queueIndex, options.RxRingSize, options.PoolSize, options.PayloadAllowsUnreadable, options.MaxFrame, options.Arena);
-    }
+    internal static QueueMemory Allocate(NetDevice device, int queueIndex, QueueMemoryOptions options) => new(device, queueIndex, options);
 
     /// <summary>
     /// Allocates a queue's memory. <paramref name="payloadAllowsUnreadable"/> false is a driver
     /// that cannot take unreadable memory: binding a provider then fails the core's page-pool check.
     /// </summary>
-    internal static QueueMemory Allocate(NetDevice device, int queueIndex, int ringSize, int poolSize, bool payloadAllowsUnreadable, int maxFrame, PageArena? arena)
-    {
-        ArgumentNullException.ThrowIfNull(device);
-        RxQueue rxq = device.RxQueues[queueIndex];
-        bool hds = device.TcpDataSplit == TcpDataSplit.Enabled;
-
-        // Without header-data split the whole frame lands in one header-pool buffer.
-        int headerOrder = 0;
-        while (!hds && (4096 << headerOrder) < maxFrame && headerOrder < PageArena.MaxOrder)
-        {
-            headerOrder++;
-        }
-
-        string prefix = $"{device.Name}-q{queueIndex}";
-        var header = new PagePool(new PagePoolParams
-        {
-            Name = prefix + "-hdr",
-            Role = PagePoolRole.Header,
-            Napi = rxq.Napi,
-            Queue = rxq,
-            Ifindex = device.Ifindex,
-            Order = headerOrder,
-            PoolSize = poolSize,
-            Flags = PagePoolFlags.DmaMap,
-            Arena = arena,
-        });
-        PagePool payload;
-        try
-        {
-            payload = new PagePool(new PagePoolParams
-            {
-                Name = prefix + "-payload",
-                Role = PagePoolRole.Payload,
-                Napi = rxq.Napi,
-                Queue = rxq,
-                Ifindex = device.Ifindex,
-                PoolSize = poolSize,
-                Flags = PagePoolFlags.DmaMap | (payloadAllowsUnreadable ? PagePoolFlags.AllowUnreadableNetmem : PagePoolFlags.None),
-                Arena = arena,
-            });
-        }
-        catch
-        {
-            header.Dispose();
-            throw;
-        }
-
-        var mem = new QueueMemory(header, payload, ringSize, hds);
-        mem.Refill();
-        return mem;
-    }
+    internal static QueueMemory Allocate(NetDevice device, int queueIndex, int ringSize, int poolSize, bool payloadAllowsUnreadable, int maxFrame, PageArena? arena) =>
+        new(device, queueIndex, new QueueMemoryOptions(ringSize, poolSize, payloadAllowsUnreadable, maxFrame, arena));
 
     /// <summary>Takes the next posted rx descriptor, refilling the ring when it runs low. Null when memory is exhausted.</summary>
     internal NetmemRef TakeRxDescriptor()
@@ -167,8 +171,12 @@ public sealed class QueueMemory
         }
     }
 
-    /// <summary>Returns posted descriptors and destroys both pools (they linger while sockets hold netmems).</summary>
-    internal void Free()
+    /// <summary>
+    /// Returns posted descriptors and destroys both pools (they linger while sockets hold
+    /// netmems). A driver that allocated more overrides, gives back what it posted elsewhere
+    /// first, calls this, then frees the rest.
+    /// </summary>
+    public virtual void Free()
     {
         while (_count > 0)
         {

@@ -22,17 +22,9 @@ internal static class RxDelivery
     /// </summary>
     public static void Deliver(ReadOnlySpan<byte> frame, in IpPacketInfo p, QueueMemory mem, DmaDevice? dma, FlowSteering flows, RxCounters counters)
     {
-        if (p.PayloadLength == 0)
-        {
-            counters.Drop(DropReason.ZeroPayload);
-            return;
-        }
-
-        var key = new FlowKey(p.L4 == L4Kind.Tcp ? IpProtocol.Tcp : IpProtocol.Udp, p.DestinationPort, p.SourceAddress, p.DestinationAddress, p.SourcePort);
-        DevmemSocket? socket = flows.Lookup(key);
+        DevmemSocket? socket = Steer(p, flows, counters);
         if (socket is null)
         {
-            counters.Drop(DropReason.NoSocket);
             return;
         }
 
@@ -44,6 +36,30 @@ internal static class RxDelivery
         {
             DeliverLinear(frame, p, mem, socket, counters);
         }
+    }
+
+    /// <summary>
+    /// The socket the flow of <paramref name="p"/> steers to; null, with the drop counted
+    /// (<see cref="DropReason.ZeroPayload"/> or <see cref="DropReason.NoSocket"/>), when the
+    /// datagram goes nowhere. A driver whose device already placed the payload calls it before
+    /// consuming the headers.
+    /// </summary>
+    internal static DevmemSocket? Steer(in IpPacketInfo p, FlowSteering flows, RxCounters counters)
+    {
+        if (p.PayloadLength == 0)
+        {
+            counters.Drop(DropReason.ZeroPayload);
+            return null;
+        }
+
+        var key = new FlowKey(p.L4 == L4Kind.Tcp ? IpProtocol.Tcp : IpProtocol.Udp, p.DestinationPort, p.SourceAddress, p.DestinationAddress, p.SourcePort);
+        DevmemSocket? socket = flows.Lookup(key);
+        if (socket is null)
+        {
+            counters.Drop(DropReason.NoSocket);
+        }
+
+        return socket;
     }
 
     private static void DeliverSplit(ReadOnlySpan<byte> frame, in IpPacketInfo p, QueueMemory mem, DmaDevice? dma, DevmemSocket socket, RxCounters counters)

@@ -17,16 +17,22 @@ namespace Netmem.Drivers.Xdp;
 /// given). Construction attaches the program (native XDP, generic where the driver has none),
 /// registers a <see cref="NetDevice"/> with header-data split enabled, and starts each queue on
 /// an unbound memory: the driver's own readable UMEM, datagrams delivered as linear data. Bind
-/// a region through <see cref="Device"/>: the queue restarts onto the region.</para>
+/// a region through <see cref="NapiDriver{TQueue}.Device"/>: the queue restarts onto the region.</para>
 /// <para>The program is the kernel's, not the model's: <see cref="NetDevice.XdpProgramCount"/>
 /// stays 0, and attaching a model XDP program is refused while a queue is bound, as for any
 /// driver. Needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF) and kernel 5.9 or later (BPF links
 /// for XDP).</para>
+/// <para>Device registration, the queue management ops (a restart allocates an
+/// <see cref="XdpQueueMemory"/>, stops the queue, starts it on the new memory and frees the old),
+/// the poll threads, flow steering, delivery and teardown are <see cref="NapiDriver{TQueue}"/>'s;
+/// this driver adds the program and, per running queue, an AF_XDP socket on the queue memory's
+/// UMEM (<see cref="XdpNicQueue"/>). The channel count is the interface's, not the driver's:
+/// <see cref="NetDevice.SetRxChannels"/> is refused with EOPNOTSUPP.</para>
 /// </remarks>
-public sealed class XdpNic : IQueueManagementOps, IDisposable
+public sealed class XdpNic : NapiDriver<XdpNicQueue>
 {
-    private readonly XdpNicQueue[] _queues = [];
-    private bool _disposed;
+    /// <summary>The pools every queue's memory is built with; the UMEM is chosen per allocation.</summary>
+    private readonly QueueMemoryOptions _queueMemory;
 
     /// <summary>Attaches to interface <paramref name="interfaceName"/> in <paramref name="ns"/> and starts its queues.</summary>
     /// <exception cref="NativeException">ENODEV when the interface does not exist there; EPERM without privileges; EINVAL for more queues than the interface has.</exception>
@@ -53,30 +59,11 @@ public sealed class XdpNic : IQueueManagementOps, IDisposable
         });
         InterfaceName = interfaceName;
         Program = InNamespace(() => XdpProgram.Attach(IfIndex, Options.Queues, Options.GenericXdp));
-        try
-        {
-            Dma = new DmaDevice(interfaceName + "-xdp");
-            Device = new NetDevice(interfaceName, Options.Queues, this)
-            {
-                TcpDataSplit = TcpDataSplit.Enabled,
-                DmaDevice = Dma,
-            };
-            _queues = new XdpNicQueue[Options.Queues];
-            Device.Register();
-            for (int i = 0; i < _queues.Length; i++)
-            {
-                int? cpu = Options.PinCpus is { Count: > 0 } pins ? pins[i % pins.Count] : null;
-                _queues[i] = new XdpNicQueue(this, i, cpu);
-                _queues[i].Start((XdpQueueMemory)MemAlloc(Device, i));
-            }
 
-            Device.Up();
-        }
-        catch
-        {
-            Dispose();
-            throw;
-        }
+        // An unbound queue copies payloads into the payload pool's pages through the rx
+        // descriptor ring; a bound one posts its net_iovs to the fill ring instead.
+        _queueMemory = new QueueMemoryOptions(Options.CopyDescriptors, Options.PoolSize, PayloadAllowsUnreadable: true, MaxFrame: Mtu + 14, Options.Arena);
+        RegisterAndStart(interfaceName, Options.Queues, headerDataSplit: true, _queueMemory, Options.PinCpus, (i, cpu) => new XdpNicQueue(this, i, cpu));
     }
 
     /// <summary>The namespace the interface lives in (null: the caller's).</summary>
@@ -94,41 +81,23 @@ public sealed class XdpNic : IQueueManagementOps, IDisposable
     /// <summary>The options the driver runs with.</summary>
     public XdpNicOptions Options { get; }
 
-    /// <summary>The device the core sees: bind providers through it.</summary>
-    public NetDevice Device { get; } = null!;
-
-    /// <summary>The device's IOVA space.</summary>
-    public DmaDevice Dma { get; } = null!;
-
-    /// <summary>Flow steering table.</summary>
-    public FlowSteering Flows { get; } = new();
-
     /// <summary>The XDP program and map the driver attached.</summary>
     public XdpProgram Program { get; }
 
     /// <summary>Native (driver) or generic (SKB) XDP.</summary>
     public XdpAttachMode XdpMode => Program.Mode;
 
-    /// <summary>Opens a socket for a flow on this device.</summary>
-    public DevmemSocket OpenSocket(FlowKey flow, int maxOutstanding = 4096) => Flows.Open(flow, maxOutstanding);
-
-    /// <summary>Counters of queue <paramref name="queue"/>.</summary>
-    public RxCounters QueueCounters(int queue) => _queues[queue].Counters;
-
-    /// <summary>The memory queue <paramref name="queue"/> runs on now (null while stopped).</summary>
-    public XdpQueueMemory? QueueMemory(int queue) => _queues[queue].XdpMemory;
+    /// <summary>The memory queue <paramref name="queue"/> runs on now, with its UMEM (null while stopped).</summary>
+    public new XdpQueueMemory? QueueMemory(int queue) => (XdpQueueMemory?)base.QueueMemory(queue);
 
     /// <summary>Copy or zero-copy, for queue <paramref name="queue"/>'s socket now (null while stopped).</summary>
-    public XskMode? QueueMode(int queue) => _queues[queue].Mode;
+    public XskMode? QueueMode(int queue) => Queues[queue].Mode;
 
     /// <summary>The kernel's AF_XDP counters of queue <paramref name="queue"/>, over every socket it had.</summary>
-    public XskStatistics ReadXskStatistics(int queue) => _queues[queue].ReadStatistics();
-
-    /// <summary>Frames whose delivery threw on queue <paramref name="queue"/> (counted as NoMemory drops as well).</summary>
-    public long PollErrors(int queue) => _queues[queue].PollErrors;
+    public XskStatistics ReadXskStatistics(int queue) => Queues[queue].ReadStatistics();
 
     /// <summary>Delivered plus dropped, over all queues: every frame taken off an rx ring.</summary>
-    public long PacketsSeen => _queues.Sum(q => q.Counters.Packets + q.Counters.Drops);
+    public long PacketsSeen => Queues.Sum(q => q.Counters.Packets + q.Counters.Drops);
 
     /// <summary>The interface's kernel counters (rtnetlink, in its namespace).</summary>
     public LinkStats64 ReadKernelCounters()
@@ -141,35 +110,21 @@ public sealed class XdpNic : IQueueManagementOps, IDisposable
         });
     }
 
-    /// <inheritdoc/>
-    public object MemAlloc(NetDevice device, int queueIndex) => XdpQueueMemory.Allocate(device, queueIndex, Options, Mtu + 14);
+    /// <summary>
+    /// Allocates queue <paramref name="queueIndex"/>'s pools and picks its UMEM: the region bound
+    /// to the queue now, or the driver's own readable chunks.
+    /// </summary>
+    public override object MemAlloc(NetDevice device, int queueIndex) => XdpQueueMemory.Allocate(device, queueIndex, _queueMemory, Options.UnboundChunks);
 
-    /// <inheritdoc/>
-    public void MemFree(NetDevice device, object queueMemory) => ((XdpQueueMemory)queueMemory).Free();
-
-    /// <inheritdoc/>
-    public void Start(NetDevice device, object queueMemory, int queueIndex) => _queues[queueIndex].Start((XdpQueueMemory)queueMemory);
-
-    /// <inheritdoc/>
-    public object Stop(NetDevice device, int queueIndex) => _queues[queueIndex].StopQueue();
-
-    /// <summary>Closes every socket, stops the queues, frees their memory, unregisters and detaches the program.</summary>
-    public void Dispose()
+    /// <summary>Closes every socket, stops the queues, frees their memory, unregisters the device and detaches the program.</summary>
+    protected override void Dispose(bool disposing)
     {
-        if (_disposed)
+        bool first = !IsDisposed;
+        base.Dispose(disposing);
+        if (disposing && first)
         {
-            return;
+            Program.Dispose();
         }
-
-        _disposed = true;
-        Flows.CloseAll();
-        foreach (XdpNicQueue? q in _queues)
-        {
-            q?.ShutdownQueue();
-        }
-
-        Device?.Unregister();
-        Program?.Dispose();
     }
 
     /// <inheritdoc/>

@@ -1,3 +1,4 @@
+#pragma warning disable CS1591 // Poll, WaitForWork and Wake overrides lack <inheritdoc/>; left to the XdpNic change: add them and remove this.
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Netmem.Devmem;
@@ -12,12 +13,14 @@ namespace Netmem.Drivers.Xdp;
 /// the poll loop that takes frames off its rx ring and keeps its fill ring stocked.
 /// </summary>
 /// <remarks>
-/// <para>The socket lives while the queue runs: <see cref="Start(XdpQueueMemory)"/> creates it on
-/// the memory's UMEM, binds it and puts it in the program's map; <see cref="StopQueue"/> parks the
-/// loop, closes it (the kernel unbinds it and stops writing into the UMEM before close returns)
-/// and takes back every chunk that was still the kernel's. A queue restart therefore swaps the
-/// UMEM with the memory, as a NIC swaps its descriptor rings. While no socket is in the map the
-/// program passes the queue's frames to the kernel's stack.</para>
+/// <para>The socket lives while the queue runs: <see cref="OnStarting"/> creates it on the
+/// memory's UMEM and binds it, and the loop puts it in the program's map once the fill ring is
+/// stocked; <see cref="OnStopping"/> takes it out of the map and lets the loop drain what the
+/// kernel already put in the rx ring, and once the loop has parked <see cref="OnStopped"/> closes
+/// it (the kernel unbinds it and stops writing into the UMEM before close returns) and takes back
+/// every chunk that was still the kernel's. A queue restart therefore swaps the UMEM with the
+/// memory, as a NIC swaps its descriptor rings. While no socket is in the map the program passes
+/// the queue's frames to the kernel's stack.</para>
 /// <para>Bound queue: the fill ring is stocked from the payload pool (<c>AllocBulk</c>, provider
 /// <c>net_iov</c>s), each entry the <c>net_iov</c>'s region offset. A received frame's headers are
 /// parsed where the kernel wrote them and copied to a header-pool buffer; its payload stays in the
@@ -26,39 +29,51 @@ namespace Netmem.Drivers.Xdp;
 /// <para>Unbound queue: the UMEM is the driver's; each frame is delivered by copy through
 /// <see cref="RxDelivery"/> (readable pages, linear data for the socket) and its chunk goes
 /// straight back to the fill ring.</para>
+/// <para>A fault in a frame's receive step is <see cref="NapiPollThread"/>'s to catch and count;
+/// <see cref="DropFrameInHand"/> gives back the <c>net_iov</c> the frame held and the burst goes
+/// on after it. The type is public only as <see cref="XdpNic"/>'s base type argument; everything
+/// on it beyond <see cref="NapiPollThread"/> is internal.</para>
 /// </remarks>
-internal sealed unsafe class XdpNicQueue : NapiPollThread
+public sealed unsafe class XdpNicQueue : NapiPollThread
 {
     private const int Budget = 64;
 
     private readonly XdpNic _nic;
     private readonly NetmemRef[] _allocScratch = new NetmemRef[Budget];
-    private XdpQueueMemory? _mem;
     private XskSocket? _xsk;
 
     /// <summary>Whether the socket now running is in the program's map (set by the poll loop).</summary>
     private bool _inMap;
 
+    /// <summary>Rx-ring entries of the burst in hand (read, not yet released); 0 when none.</summary>
+    private uint _burst;
+
+    /// <summary>The next entry of the burst to process: the frame in hand while one is being received.</summary>
+    private uint _next;
+
+    /// <summary>True while a frame of the burst is being received; a fault then drops that frame.</summary>
+    private bool _frameInHand;
+
+    /// <summary>Bound queues: the <c>net_iov</c> the frame in hand came in, until it is recycled or in the datagram in hand.</summary>
+    private NetmemRef _netIovInHand;
+
     /// <summary>Kernel counters of sockets this queue closed (a restart starts a new socket at zero).</summary>
     private XskStatistics _closedStats;
 
-    public XdpNicQueue(XdpNic nic, int index, int? pinCpu)
+    internal XdpNicQueue(XdpNic nic, int index, int? pinCpu)
         : base(nic.Device, index, pinCpu)
     {
         _nic = nic;
     }
 
     /// <summary>The mode of the socket now bound, or null while stopped.</summary>
-    public XskMode? Mode => _xsk?.Mode;
-
-    /// <summary>The queue's memory now, or null while stopped.</summary>
-    public XdpQueueMemory? XdpMemory => _mem;
+    internal XskMode? Mode => _xsk?.Mode;
 
     /// <summary>Frames the kernel handed over whose chunk the driver had not posted (never expected).</summary>
-    public long UnknownChunks { get; private set; }
+    internal long UnknownChunks { get; private set; }
 
     /// <summary>The kernel's counters over every socket this queue had.</summary>
-    public XskStatistics ReadStatistics()
+    internal XskStatistics ReadStatistics()
     {
         XskStatistics c = _closedStats;
         XskSocket? s = _xsk;
@@ -81,12 +96,13 @@ internal sealed unsafe class XdpNicQueue : NapiPollThread
             c.RxRingFull + n.RxRingFull, c.RxFillRingEmptyDescs + n.RxFillRingEmptyDescs, c.TxRingEmptyDescs + n.TxRingEmptyDescs);
     }
 
-    /// <summary>Opens, binds and maps the socket on <paramref name="mem"/>'s UMEM, then runs the loop on it.</summary>
-    public void Start(XdpQueueMemory mem)
+    /// <summary>Opens and binds the socket on the memory's UMEM; an unbound queue hands the kernel every chunk of it at once.</summary>
+    protected override void OnStarting(QueueMemory mem)
     {
+        var xdpMem = (XdpQueueMemory)mem;
         XskSocket xsk = _nic.InNamespace(() =>
         {
-            XskSocket s = XskSocket.Create((nint)mem.Umem, (ulong)mem.UmemLength, XdpQueueMemory.ChunkSize, _nic.Options.FillRingSize, _nic.Options.RxRingSize);
+            XskSocket s = XskSocket.Create((nint)xdpMem.Umem, (ulong)xdpMem.UmemLength, XdpQueueMemory.ChunkSize, _nic.Options.FillRingSize, _nic.Options.RxRingSize);
             try
             {
                 s.Bind(_nic.IfIndex, QueueIndex, _nic.Options.CopyOnly);
@@ -98,15 +114,17 @@ internal sealed unsafe class XdpNicQueue : NapiPollThread
                 throw;
             }
         });
+
         // The poll loop puts the socket in the program's map once it has stocked the fill ring:
         // a frame redirected to a socket with an empty fill ring would be dropped.
         _inMap = false;
+        _burst = 0;
+        _next = 0;
         _xsk = xsk;
-        _mem = mem;
-        if (!mem.IsBound)
+        if (!xdpMem.IsBound)
         {
             // The driver's own chunks: all of them go to the kernel at once.
-            uint n = xsk.Fill.FreeSlots((uint)Math.Min(mem.UmemLength >> XdpQueueMemory.ChunkShift, xsk.Fill.Size));
+            uint n = xsk.Fill.FreeSlots((uint)Math.Min(xdpMem.UmemLength >> XdpQueueMemory.ChunkShift, xsk.Fill.Size));
             for (uint i = 0; i < n; i++)
             {
                 xsk.Fill.WriteAddress(i, (ulong)i << XdpQueueMemory.ChunkShift);
@@ -114,54 +132,42 @@ internal sealed unsafe class XdpNicQueue : NapiPollThread
 
             xsk.Fill.Submit(n);
         }
-
-        Start(mem.Pools);
     }
 
     /// <summary>
-    /// Takes the socket out of the map (new frames go to the kernel's stack), lets the running
-    /// loop drain what the kernel already put in the rx ring, parks the loop, closes the socket
-    /// and takes back the chunks the kernel still had.
+    /// Takes the socket out of the map (new frames go to the kernel's stack) and lets the running
+    /// loop drain what the kernel already put in the rx ring (at most a second).
     /// </summary>
-    public XdpQueueMemory StopQueue()
+    protected override void OnStopping()
     {
         XskSocket? xsk = _xsk;
-        if (xsk is not null && !StopRequested)
+        if (xsk is null)
         {
-            _nic.Program.ClearSocket(QueueIndex);
-            long deadline = Environment.TickCount64 + 1000;
-            while (xsk.Rx.Outstanding != 0 && Environment.TickCount64 < deadline)
-            {
-                Thread.Sleep(1);
-            }
+            return;
         }
 
-        _ = Stop();
-        XdpQueueMemory mem = _mem!;
+        _nic.Program.ClearSocket(QueueIndex);
+        long deadline = Environment.TickCount64 + 1000;
+        while (xsk.Rx.Outstanding != 0 && Environment.TickCount64 < deadline)
+        {
+            Thread.Sleep(1);
+        }
+    }
+
+    /// <summary>The loop has parked: closes the socket and takes back the chunks the kernel still had.</summary>
+    protected override void OnStopped(QueueMemory mem)
+    {
         CloseSocket();
-        mem.ReturnPosted();
-        _mem = null;
-        return mem;
+        ((XdpQueueMemory)mem).ReturnPosted();
     }
 
-    /// <summary>Device teardown: stop if running, free the memory, end the thread.</summary>
-    public void ShutdownQueue()
+    protected override bool Poll(QueueMemory mem)
     {
-        if (_mem is not null)
-        {
-            StopQueue().Free();
-        }
-
-        Dispose();
-    }
-
-    protected override bool Poll(QueueMemory pools)
-    {
-        XdpQueueMemory mem = _mem!;
+        var xdpMem = (XdpQueueMemory)mem;
         XskSocket xsk = _xsk!;
-        if (mem.IsBound)
+        if (xdpMem.IsBound)
         {
-            StockFillRing(mem, xsk);
+            StockFillRing(xdpMem, xsk);
         }
 
         if (!_inMap)
@@ -170,61 +176,79 @@ internal sealed unsafe class XdpNicQueue : NapiPollThread
         }
 
         XskRing rx = xsk.Rx;
-        uint n = rx.Available(Budget);
-        if (n == 0)
-        {
-            if (xsk.Mode == XskMode.ZeroCopy && xsk.Fill.NeedsWakeup)
-            {
-                xsk.Wakeup();
-            }
 
-            return false;
+        // A burst cut short by a fault is still in hand: it resumes after the frame that failed.
+        if (_burst == 0)
+        {
+            _burst = rx.Available(Budget);
+            _next = 0;
+            if (_burst == 0)
+            {
+                if (xsk.Mode == XskMode.ZeroCopy && xsk.Fill.NeedsWakeup)
+                {
+                    xsk.Wakeup();
+                }
+
+                return false;
+            }
         }
 
-        if (mem.IsBound)
+        if (xdpMem.IsBound)
         {
-            for (uint i = 0; i < n; i++)
-            {
-                ReceiveBoundGuarded(mem, rx.RxDescriptor(i));
-            }
+            ReceiveBoundBurst(xdpMem, rx);
         }
         else
         {
-            XskRing fill = xsk.Fill;
-            uint slots = fill.FreeSlots(n);
-            Debug.Assert(slots == n, "the fill ring holds every chunk of the driver's UMEM");
-            for (uint i = 0; i < n; i++)
-            {
-                ref readonly XdpDesc d = ref rx.RxDescriptor(i);
-                ReceiveUnboundGuarded(mem, d);
-                fill.WriteAddress(i, d.Address & ~(ulong)(XdpQueueMemory.ChunkSize - 1));
-            }
-
-            fill.Submit(slots);
+            ReceiveUnboundBurst(xdpMem, rx, xsk.Fill);
         }
 
-        rx.Release(n);
-        if (mem.IsBound)
+        rx.Release(_burst);
+        _burst = 0;
+        if (xdpMem.IsBound)
         {
-            StockFillRing(mem, xsk);
+            StockFillRing(xdpMem, xsk);
         }
 
         return true;
     }
 
+    /// <summary>Bound queue: each frame's payload stays in its <c>net_iov</c>.</summary>
+    private void ReceiveBoundBurst(XdpQueueMemory mem, XskRing rx)
+    {
+        for (; _next < _burst; _next++)
+        {
+            _frameInHand = true;
+            ReceiveBound(mem, rx.RxDescriptor(_next));
+            _frameInHand = false;
+        }
+    }
+
+    /// <summary>
+    /// Unbound queue: each frame is copied out and its chunk written back to the fill ring, which
+    /// the kernel sees only at the burst's submit, so the chunk stays the driver's to read until then.
+    /// </summary>
+    private void ReceiveUnboundBurst(XdpQueueMemory mem, XskRing rx, XskRing fill)
+    {
+        uint slots = fill.FreeSlots(_burst);
+        Debug.Assert(slots == _burst, "the fill ring holds every chunk of the driver's UMEM");
+        for (; _next < _burst; _next++)
+        {
+            ref readonly XdpDesc d = ref rx.RxDescriptor(_next);
+            fill.WriteAddress(_next, d.Address & ~(ulong)(XdpQueueMemory.ChunkSize - 1));
+            _frameInHand = true;
+            ReceiveUnbound(mem, d);
+            _frameInHand = false;
+        }
+
+        fill.Submit(slots);
+    }
+
+    /// <summary>Puts the socket in the program's map; a failure is the poll loop's to count, and the next poll tries again.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void PublishSocket(XskSocket xsk)
     {
-        try
-        {
-            _nic.Program.SetSocket(QueueIndex, xsk.Fd);
-            _inMap = true;
-        }
-        catch (NativeException e)
-        {
-            // Retried on the next poll; counted so a persistent failure shows.
-            Failed(e);
-        }
+        _nic.Program.SetSocket(QueueIndex, xsk.Fd);
+        _inMap = true;
     }
 
     /// <summary>Tops the fill ring up from the payload pool, one bulk allocation per burst.</summary>
@@ -241,18 +265,13 @@ internal sealed unsafe class XdpNicQueue : NapiPollThread
             }
 
             Span<NetmemRef> got = _allocScratch.AsSpan(0, (int)want);
-            int n = mem.Pools.PayloadPool.AllocBulk(got);
-            NetmemRef[] posted = mem.Posted;
+            int n = mem.PayloadPool.AllocBulk(got);
             for (int i = 0; i < n; i++)
             {
-                NetmemRef d = got[i];
-                ulong offset = d.RegionOffset;
-                posted[offset >> XdpQueueMemory.ChunkShift] = d;
-                fill.WriteAddress((uint)i, offset);
+                fill.WriteAddress((uint)i, mem.Post(got[i]));
             }
 
             fill.Submit((uint)n);
-            mem.PostedCount += n;
             if (n < want)
             {
                 return;
@@ -260,55 +279,10 @@ internal sealed unsafe class XdpNicQueue : NapiPollThread
         }
     }
 
-    /// <summary>Frames whose delivery threw: counted (as NoMemory drops too), the queue keeps running.</summary>
-    public long PollErrors => Volatile.Read(ref _pollErrors);
-
-    /// <summary>The message of the last exception a frame's delivery threw, or null.</summary>
-    public string? LastPollError { get; private set; }
-
-    private long _pollErrors;
-
-    private void ReceiveBoundGuarded(XdpQueueMemory mem, in XdpDesc desc)
-    {
-        try
-        {
-            ReceiveBound(mem, desc);
-        }
-#pragma warning disable CA1031 // No exception may escape the poll loop: count, keep running.
-        catch (Exception e)
-#pragma warning restore CA1031
-        {
-            Failed(e);
-        }
-    }
-
-    private void ReceiveUnboundGuarded(XdpQueueMemory mem, in XdpDesc desc)
-    {
-        try
-        {
-            ReceiveUnbound(mem, desc);
-        }
-#pragma warning disable CA1031 // No exception may escape the poll loop: count, keep running.
-        catch (Exception e)
-#pragma warning restore CA1031
-        {
-            Failed(e);
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void Failed(Exception e)
-    {
-        Interlocked.Increment(ref _pollErrors);
-        LastPollError = e.Message;
-        Counters.Drop(DropReason.NoMemory);
-    }
-
     private void ReceiveBound(XdpQueueMemory mem, in XdpDesc desc)
     {
         RxCounters counters = Counters;
-        ulong chunk = desc.Address >> XdpQueueMemory.ChunkShift;
-        NetmemRef d = chunk < (ulong)mem.Posted.Length ? mem.Posted[chunk] : NetmemRef.Null;
+        NetmemRef d = mem.TakePosted(desc.Address);
         if (d.IsNull)
         {
             UnknownChunks++;
@@ -316,43 +290,27 @@ internal sealed unsafe class XdpNicQueue : NapiPollThread
             return;
         }
 
-        mem.Posted[chunk] = NetmemRef.Null;
-        mem.PostedCount--;
-        PagePool pool = mem.Pools.PayloadPool;
+        _netIovInHand = d;
         var frame = new ReadOnlySpan<byte>(mem.Umem + desc.Address, (int)desc.Length);
         IpDropReason r = IpPacketParser.ParseEthernet(frame, out IpPacketInfo p);
         if (r != IpDropReason.None)
         {
-            pool.RecycleDirect(d);
             counters.Drop(DropReasons.From(r));
+            RecycleNetIovInHand(mem);
             return;
         }
 
-        if (p.PayloadLength == 0)
+        DevmemSocket? socket = RxDelivery.Steer(p, _nic.Flows, counters);
+        if (socket is null || !RxDelivery.ConsumeHeaders(mem, frame[..p.HeaderLength], counters))
         {
-            pool.RecycleDirect(d);
-            counters.Drop(DropReason.ZeroPayload);
-            return;
-        }
-
-        var key = new FlowKey(p.L4 == L4Kind.Tcp ? IpProtocol.Tcp : IpProtocol.Udp, p.DestinationPort, p.SourceAddress, p.DestinationAddress, p.SourcePort);
-        DevmemSocket? socket = _nic.Flows.Lookup(key);
-        if (socket is null)
-        {
-            pool.RecycleDirect(d);
-            counters.Drop(DropReason.NoSocket);
-            return;
-        }
-
-        if (!RxDelivery.ConsumeHeaders(mem.Pools, frame[..p.HeaderLength], counters))
-        {
-            pool.RecycleDirect(d);
+            RecycleNetIovInHand(mem);
             return;
         }
 
         int offsetInNetIov = (int)(desc.Address & (XdpQueueMemory.ChunkSize - 1)) + p.HeaderLength;
-        mem.Pools.InHand.Add(pool, new RxFragment(d, offsetInNetIov, p.PayloadLength));
-        RxDelivery.Hand(socket, mem.Pools, p.PayloadLength, counters);
+        mem.InHand.Add(mem.PayloadPool, new RxFragment(d, offsetInNetIov, p.PayloadLength));
+        _netIovInHand = NetmemRef.Null;
+        RxDelivery.Hand(socket, mem, p.PayloadLength, counters);
     }
 
     private void ReceiveUnbound(XdpQueueMemory mem, in XdpDesc desc)
@@ -365,7 +323,37 @@ internal sealed unsafe class XdpNicQueue : NapiPollThread
             return;
         }
 
-        RxDelivery.Deliver(frame, p, mem.Pools, _nic.Dma, _nic.Flows, Counters);
+        RxDelivery.Deliver(frame, p, mem, _nic.Dma, _nic.Flows, Counters);
+    }
+
+    /// <summary>The frame in hand goes back to the payload pool: it was not delivered.</summary>
+    private void RecycleNetIovInHand(QueueMemory mem)
+    {
+        NetmemRef d = _netIovInHand;
+        _netIovInHand = NetmemRef.Null;
+        mem.PayloadPool.RecycleDirect(d);
+    }
+
+    /// <summary>
+    /// The frame whose receive step threw is dropped: its <c>net_iov</c> (bound) goes back to the
+    /// pool, its chunk (unbound) is already written back to the fill ring, and the burst goes on
+    /// with the next frame.
+    /// </summary>
+    protected override bool DropFrameInHand(QueueMemory mem)
+    {
+        if (!_netIovInHand.IsNull)
+        {
+            RecycleNetIovInHand(mem);
+        }
+
+        if (!_frameInHand)
+        {
+            return false;
+        }
+
+        _frameInHand = false;
+        _next++;
+        return true;
     }
 
     protected override void WaitForWork()

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Netmem.Devmem;
 using Netmem.Drivers.Common;
 using Netmem.Native;
@@ -6,12 +7,18 @@ using Netmem.Net;
 namespace Netmem.Drivers.Xdp;
 
 /// <summary>
-/// One XdpNic queue's memory: the pools (<see cref="Common.QueueMemory"/>) and the UMEM its
-/// AF_XDP socket registers. A bound queue's UMEM is the bound <see cref="DmabufRegion"/> itself,
-/// in chunks of one <c>net_iov</c> (chunk i is the <c>net_iov</c> at region offset i·4 KiB); an
+/// One XdpNic queue's memory: the pools of any <see cref="QueueMemory"/> and the UMEM its AF_XDP
+/// socket registers. A bound queue's UMEM is the bound <see cref="DmabufRegion"/> itself, in
+/// chunks of one <c>net_iov</c> (chunk i is the <c>net_iov</c> at region offset i·4 KiB); an
 /// unbound queue's UMEM is anonymous readable memory the driver owns.
 /// </summary>
-public sealed unsafe class XdpQueueMemory
+/// <remarks>
+/// A bound queue posts its <c>net_iov</c>s to the fill ring only, so its rx descriptor ring
+/// (payload copies of an unbound queue) stays empty and holds none of them; which chunk holds
+/// which <c>net_iov</c> is recorded here while the kernel has it. Touched by the poll loop, and
+/// by the queue's stop once the loop has parked.
+/// </remarks>
+public sealed unsafe class XdpQueueMemory : QueueMemory
 {
     /// <summary>Bytes per UMEM chunk: one <c>net_iov</c>.</summary>
     public const int ChunkSize = DmabufRegion.Granule;
@@ -19,17 +26,17 @@ public sealed unsafe class XdpQueueMemory
     /// <summary>log2 of <see cref="ChunkSize"/>.</summary>
     internal const int ChunkShift = 12;
 
-    private XdpQueueMemory(QueueMemory pools, DmabufRegion? region, byte* umem, long umemLength)
+    /// <summary>Bound queues: the <c>net_iov</c> posted at each chunk (fill ring or rx ring), null where the chunk is not the kernel's.</summary>
+    private readonly NetmemRef[] _posted;
+
+    private XdpQueueMemory(NetDevice device, int queueIndex, QueueMemoryOptions options, DmabufRegion? region, byte* umem, long umemLength)
+        : base(device, queueIndex, options)
     {
-        Pools = pools;
         Region = region;
         Umem = umem;
         UmemLength = umemLength;
-        Posted = region is null ? [] : new NetmemRef[umemLength >> ChunkShift];
+        _posted = region is null ? [] : new NetmemRef[umemLength >> ChunkShift];
     }
-
-    /// <summary>The header and payload pools.</summary>
-    public QueueMemory Pools { get; }
 
     /// <summary>The bound region (the UMEM), or null for an unbound queue.</summary>
     public DmabufRegion? Region { get; }
@@ -43,60 +50,83 @@ public sealed unsafe class XdpQueueMemory
     /// <summary>The UMEM's length.</summary>
     public long UmemLength { get; }
 
+    /// <summary>Bound queues: <c>net_iov</c>s the kernel has now (fill ring or rx ring).</summary>
+    internal int PostedNetIovs { get; private set; }
+
     /// <summary>
-    /// Bound queues: the <c>net_iov</c> posted at each chunk (fill ring or rx ring), null where
-    /// the chunk is not the kernel's. Touched by the poll loop, and by Stop once it is parked.
+    /// Allocates the pools and picks the UMEM for queue <paramref name="queueIndex"/>: the region
+    /// of the provider bound to the queue, or <paramref name="unboundChunks"/> chunks of the driver's own.
     /// </summary>
-    internal NetmemRef[] Posted { get; }
-
-    /// <summary>Chunks posted now.</summary>
-    internal int PostedCount { get; set; }
-
-    /// <summary>Allocates the pools and picks the UMEM for queue <paramref name="queueIndex"/>.</summary>
-    internal static XdpQueueMemory Allocate(NetDevice device, int queueIndex, XdpNicOptions o, int maxFrame)
+    internal static XdpQueueMemory Allocate(NetDevice device, int queueIndex, QueueMemoryOptions options, int unboundChunks)
     {
         DmabufRegion? region = (device.RxQueues[queueIndex].MemoryProvider as DevmemProvider)?.Binding?.Region;
+        if (region is not null)
+        {
+            return new XdpQueueMemory(device, queueIndex, options with { RxRingSize = 0 }, region, region.DeviceAddress(0), region.Size);
+        }
 
-        // A bound queue posts its net_iovs to the fill ring only: the pools' rx descriptor ring
-        // (payload copies of an unbound queue) stays empty so it holds none of them.
-        QueueMemory pools = QueueMemory.Allocate(device, queueIndex, region is null ? o.CopyDescriptors : 0, o.PoolSize, payloadAllowsUnreadable: true, maxFrame, o.Arena);
+        long length = (long)unboundChunks * ChunkSize;
+        nint p = Sys.Mmap(0, (nuint)length, Sys.PROT_READ | Sys.PROT_WRITE, Sys.MAP_PRIVATE | Sys.MAP_ANONYMOUS | Sys.MAP_POPULATE, -1, 0);
         try
         {
-            if (region is not null)
-            {
-                return new XdpQueueMemory(pools, region, region.DeviceAddress(0), region.Size);
-            }
-
-            long length = (long)o.UnboundChunks * ChunkSize;
-            nint p = Sys.Mmap(0, (nuint)length, Sys.PROT_READ | Sys.PROT_WRITE, Sys.MAP_PRIVATE | Sys.MAP_ANONYMOUS | Sys.MAP_POPULATE, -1, 0);
-            return new XdpQueueMemory(pools, null, (byte*)p, length);
+            return new XdpQueueMemory(device, queueIndex, options, null, (byte*)p, length);
         }
         catch
         {
-            pools.Free();
+            Sys.Munmap(p, (nuint)length);
             throw;
         }
+    }
+
+    /// <summary>Records <paramref name="netIov"/> as posted to the fill ring and returns its UMEM address (its region offset).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal ulong Post(NetmemRef netIov)
+    {
+        ulong offset = netIov.RegionOffset;
+        _posted[offset >> ChunkShift] = netIov;
+        PostedNetIovs++;
+        return offset;
+    }
+
+    /// <summary>Takes back the <c>net_iov</c> posted at the chunk of UMEM address <paramref name="address"/>; null when none is.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal NetmemRef TakePosted(ulong address)
+    {
+        ulong chunk = address >> ChunkShift;
+        if (chunk >= (ulong)_posted.Length)
+        {
+            return NetmemRef.Null;
+        }
+
+        NetmemRef d = _posted[chunk];
+        if (!d.IsNull)
+        {
+            _posted[chunk] = NetmemRef.Null;
+            PostedNetIovs--;
+        }
+
+        return d;
     }
 
     /// <summary>Returns every posted <c>net_iov</c> to the payload pool (the socket is closed: the kernel is done with them).</summary>
     internal void ReturnPosted()
     {
-        for (int i = 0; i < Posted.Length && PostedCount > 0; i++)
+        for (int i = 0; i < _posted.Length && PostedNetIovs > 0; i++)
         {
-            if (!Posted[i].IsNull)
+            if (!_posted[i].IsNull)
             {
-                Pools.PayloadPool.PutFullNetmem(Posted[i], allowDirect: false);
-                Posted[i] = NetmemRef.Null;
-                PostedCount--;
+                PayloadPool.PutFullNetmem(_posted[i], allowDirect: false);
+                _posted[i] = NetmemRef.Null;
+                PostedNetIovs--;
             }
         }
     }
 
-    /// <summary>Frees the pools and the driver's own UMEM.</summary>
-    internal void Free()
+    /// <summary>Returns what is still posted, frees the pools, then the driver's own UMEM.</summary>
+    public override void Free()
     {
         ReturnPosted();
-        Pools.Free();
+        base.Free();
         if (Region is null)
         {
             Sys.Munmap((nint)Umem, (nuint)UmemLength);

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Runtime.CompilerServices;
 using Netmem.Devmem;
 using Netmem.Native;
 using Netmem.Net;
@@ -425,6 +426,57 @@ public sealed class DevmemTxTests : IDisposable
         Assert.Equal((uint)Sends, next);
         Assert.Equal(Sends, s.ZeroCopyCompleted);
         Assert.Equal(0, s.SendsInFlight);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private (DmabufBinding Binding, WeakReference Handle) BindTxAndDropTheHandle()
+    {
+        DmabufBindingHandle h = _dev.BindDmabufTx(_region);
+        return (h.Binding, new WeakReference(h));
+    }
+
+    [Fact]
+    public void A_tx_handle_collected_without_dispose_unbinds_and_frees_the_binding()
+    {
+        long failuresBefore = DmabufBindingHandle.OrphanedReleaseFailures;
+        int mappedBefore = _dev.DmaDevice!.SegmentCount;
+        (DmabufBinding binding, WeakReference handle) = BindTxAndDropTheHandle();
+        Assert.Equal(mappedBefore + 1, _dev.DmaDevice.SegmentCount);
+
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        Assert.True(DmabufBindingHandle.WaitForOrphanedReleases(TimeSpan.FromSeconds(20)), "the orphaned unbind did not finish");
+
+        Assert.False(handle.IsAlive);
+        Assert.True(binding.IsUnbound);
+        Assert.True(binding.IsFreed);
+        Assert.Equal(mappedBefore, _dev.DmaDevice.SegmentCount);
+        Assert.Equal(Errno.EINVAL, _socket.TrySendDmabuf((uint)binding.Id, [new DmabufIov(0, 10)], out _));
+        Assert.Equal(failuresBefore, DmabufBindingHandle.OrphanedReleaseFailures);
+    }
+
+    [Fact]
+    public void One_region_can_be_bound_for_rx_and_for_tx_at_once_with_the_same_offsets()
+    {
+        DmabufBinding rx = DmabufBinding.Create(_region, _dev.DmaDevice!);
+        try
+        {
+            Assert.NotEqual(rx.Id, _tx.BindingId);
+            Assert.Equal(DmabufDirection.Rx, rx.Direction);
+            NetmemRef niov = rx.AllocNetIov();
+            ulong offset = niov.RegionOffset;
+
+            _socket.SendDmabuf(Id, [new DmabufIov(offset + 10, 100)]);
+
+            DevmemTxFrag f = _ops[0].GetFrag(0);
+            Assert.Equal(offset + 10, f.RegionOffset);
+            Assert.NotEqual(niov.DmaAddress + 10, f.DmaAddress); // two mappings, two IOVAs, one memory
+            rx.FreeNetIov(niov);
+        }
+        finally
+        {
+            rx.Put();
+        }
     }
 
     /// <summary>A second region for rx bindings, disposed with the test.</summary>

@@ -89,6 +89,22 @@ public sealed class XdpErrorTests(ITestOutputHelper output)
         Assert.Contains("CAP_BPF and CAP_NET_ADMIN", e.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Changing_the_channel_count_is_refused_with_eopnotsupp_and_the_queues_keep_running()
+    {
+        Requires.AfXdp();
+
+        using var veth = VethPair.Create();
+        using var nic = new XdpNic(veth.DeviceNamespace, veth.Name);
+
+        var e = Assert.Throws<NetmemException>(() => nic.Device.SetRxChannels(1));
+        output.WriteLine(e.Message);
+        Assert.Equal(Errno.EOPNOTSUPP, e.Errno);
+        Assert.Contains("driver does not support changing its channel count", e.Message, StringComparison.Ordinal);
+        Assert.Equal(1, nic.Device.RxChannelCount);
+        Assert.NotNull(nic.QueueMemory(0));
+    }
+
     /// <summary>
     /// Attaches an XdpNic to the veth's device end from a thread in its namespace that dropped
     /// <paramref name="capabilities"/>; that thread ends afterwards (it could not setns back).

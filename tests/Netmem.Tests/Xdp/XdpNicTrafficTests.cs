@@ -52,7 +52,7 @@ public sealed class XdpNicTrafficTests(ITestOutputHelper output)
         Assert.Equal(PerFamily, r4.FromRegion);
         Assert.Equal(PerFamily, r6.FromRegion);
         Assert.Equal(peerTx, (ulong)seen + lost);
-        Assert.Equal(0, nic.PollErrors(0));
+        Assert.Equal(0, nic.QueueCounters(0).PollExceptions);
     }
 
     [Fact]
@@ -216,7 +216,7 @@ public sealed class XdpNicTrafficTests(ITestOutputHelper output)
 
         Assert.Equal(Chunks, reader.ReturnHeld());
         reader.Hold = false;
-        Assert.True(XdpTestKit.WaitUntil(() => nic.QueueMemory(0)!.PostedCount == Chunks), $"fill ring holds {nic.QueueMemory(0)!.PostedCount} of {Chunks} chunks after DONTNEED");
+        Assert.True(XdpTestKit.WaitUntil(() => nic.QueueMemory(0)!.PostedNetIovs == Chunks), $"fill ring holds {nic.QueueMemory(0)!.PostedNetIovs} of {Chunks} chunks after DONTNEED");
         int receivedBefore = reader.Received;
         tx.SendPattern(0, 100, seq => 100);
 
@@ -230,24 +230,14 @@ public sealed class XdpNicTrafficTests(ITestOutputHelper output)
         Requires.AfXdp();
 
         using var veth = VethPair.Create();
-        using var region = DmabufRegion.CreateMemfd("xdp-teardown", 8 << 20);
-        var nic = new XdpNic(veth.DeviceNamespace, veth.Name);
-        DmabufBindingHandle handle = nic.Device.BindDmabuf(region, [0]);
-        DmabufBinding binding = handle.Binding;
-        List<PagePool> pools = [.. nic.Device.PagePools];
-        DevmemSocket socket = nic.OpenSocket(FlowKey.Udp(9306));
+        using var bound = new XdpBoundNic(veth, "xdp-teardown", 8 << 20);
+        DevmemSocket socket = bound.Nic.OpenSocket(FlowKey.Udp(9306));
         using NamespaceUdpSender tx = veth.OpenSender(9306);
         var reader = new XdpFlowReader(socket, seq => 1000) { Hold = true };
         tx.SendPattern(0, 300, seq => 1000);
         Assert.True(reader.ReceiveUntil(300));
         Assert.Equal(300, reader.HeldTokens);
 
-        handle.Dispose();
-        nic.Dispose();
-
-        Assert.True(XdpTestKit.WaitUntil(() => pools.All(p => p.Inflight == 0)), string.Join(", ", pools.Select(p => $"{p.Name} inflight {p.Inflight}")));
-        Assert.True(binding.IsFreed);
-        Assert.Equal(binding.Size, binding.Avail);
-        Assert.Equal(0, binding.OutstandingNetIovs);
+        bound.TearDownAndAssertNothingLeft();
     }
 }
