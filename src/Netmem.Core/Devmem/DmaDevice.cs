@@ -54,6 +54,7 @@ public sealed unsafe class DmaDevice
         _nextIova = iovaBase;
     }
 
+    /// <summary>The device's name, as given to the constructor (for logs and introspection).</summary>
     public string Name { get; }
 
     /// <summary>The first IOVA this device hands out.</summary>
@@ -186,6 +187,7 @@ public sealed unsafe class DmaDevice
         return region.DeviceAddress(offset);
     }
 
+    /// <summary>Names the device for logs: <c>dma device 'name'</c>.</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"dma device '{Name}'");
 
     /// <summary>

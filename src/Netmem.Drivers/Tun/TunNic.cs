@@ -77,6 +77,7 @@ public sealed class TunNic : NapiDriver<TunNicQueue>, IRxChannelOps
     /// <summary>The kernel TUN device.</summary>
     public TunDevice Tun { get; }
 
+    /// <summary>The options the NIC was created with.</summary>
     public TunNicOptions Options => _options;
 
     /// <summary>Delivered plus dropped, over all queues: every packet read from the kernel.</summary>
@@ -133,5 +134,6 @@ public sealed class TunNic : NapiDriver<TunNicQueue>, IRxChannelOps
         }
     }
 
+    /// <summary>Names the NIC and its device for logs.</summary>
     public override string ToString() => $"TunNic {Device}";
 }
