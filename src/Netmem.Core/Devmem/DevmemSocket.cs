@@ -1,4 +1,3 @@
-#pragma warning disable CS1591 // Undocumented public members here are left to the devmem TX change; remove once they are documented.
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using Netmem.Native;
@@ -77,6 +76,7 @@ public sealed partial class DevmemSocket : IDisposable
         _freeTokenCount = maxOutstanding;
     }
 
+    /// <summary>The flow this socket receives; drivers steer datagrams of this flow to it.</summary>
     public FlowKey Flow { get; }
 
     /// <summary>Bound on fragments queued plus tokens held by the user.</summary>
@@ -106,14 +106,19 @@ public sealed partial class DevmemSocket : IDisposable
         }
     }
 
+    /// <summary>Datagrams the driver delivered to this socket.</summary>
     public long DeliveredPackets => Interlocked.Read(ref _deliveredPackets);
 
+    /// <summary>Payload bytes of the delivered datagrams.</summary>
     public long DeliveredBytes => Interlocked.Read(ref _deliveredBytes);
 
+    /// <summary>Fragments handed to the user by <see cref="Receive"/> (and <see cref="ReceiveAsync"/>).</summary>
     public long ReceivedFragments => Interlocked.Read(ref _receivedFragments);
 
+    /// <summary>Fragments freed by <see cref="DontNeed(ReadOnlySpan{DmabufToken})"/> and its single-token form.</summary>
     public long DontNeedFreed => Interlocked.Read(ref _dontNeedFreed);
 
+    /// <summary>True once <see cref="Dispose"/> closed the socket.</summary>
     public bool IsClosed => Volatile.Read(ref _closed);
 
     /// <summary>
@@ -339,6 +344,7 @@ public sealed partial class DevmemSocket : IDisposable
         CloseTx();
     }
 
+    /// <inheritdoc/>
     public override string ToString() => $"devmem socket {Flow}";
 
     /// <summary>Frees the fragment of <paramref name="token"/> if the user holds it. Caller holds <see cref="_lock"/>.</summary>
@@ -374,7 +380,9 @@ public sealed partial class DevmemSocket : IDisposable
 /// <summary>IP protocol numbers used in flow keys.</summary>
 public enum IpProtocol : byte
 {
+    /// <summary>TCP (6).</summary>
     Tcp = 6,
+    /// <summary>UDP (17).</summary>
     Udp = 17,
 }
 
@@ -393,5 +401,6 @@ public readonly record struct FlowKey(IpProtocol Protocol, ushort DstPort, UInt1
     /// <summary>The port-only key of this flow.</summary>
     public FlowKey PortOnly => new(Protocol, DstPort);
 
+    /// <inheritdoc/>
     public override string ToString() => IsPortOnly ? $"{Protocol.ToString().ToLowerInvariant()}:{DstPort}" : $"{Protocol.ToString().ToLowerInvariant()} {SrcAddr:x}:{SrcPort} -> {DstAddr:x}:{DstPort}";
 }

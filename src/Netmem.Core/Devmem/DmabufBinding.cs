@@ -1,4 +1,3 @@
-#pragma warning disable CS1591 // Undocumented public members here are left to the devmem TX change; remove once they are documented.
 using System.Collections.Concurrent;
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
@@ -318,6 +317,7 @@ public sealed unsafe class DmabufBinding
         }
     }
 
+    /// <inheritdoc/>
     public override string ToString() =>
         string.Create(CultureInfo.InvariantCulture, $"dmabuf binding {Id} ({Size} bytes, {_areas.Length} chunks)");
 

@@ -1,4 +1,3 @@
-#pragma warning disable CS1591 // Undocumented public members here are left to the devmem TX change; remove once they are documented.
 using System.Diagnostics.Tracing;
 using Netmem.Devmem;
 using Netmem.Diagnostics;
@@ -85,6 +84,7 @@ public sealed class DmabufBindingHandle : IDisposable
         Release(Binding);
     }
 
+    /// <inheritdoc/>
     public override string ToString() => $"{Binding} on {Device}";
 
     /// <summary>

@@ -1,4 +1,3 @@
-#pragma warning disable CS1591 // Undocumented public members here are left to the devmem TX change; remove once they are documented.
 using Netmem.Native;
 using Netmem.Providers;
 
@@ -33,6 +32,10 @@ public sealed partial class NetDevice
     /// <summary>Header-data split threshold; written only under <see cref="Rtnl"/> by <see cref="SetRingParams"/>.</summary>
     private int _hdsThreshold;
 
+    /// <summary>Creates an unregistered device with <paramref name="rxQueueCount"/> rx queues, all active.</summary>
+    /// <param name="name">The device name, for messages, traces and introspection.</param>
+    /// <param name="rxQueueCount">Rx queues the device has (the kernel's <c>num_rx_queues</c>), 1 to 1024.</param>
+    /// <param name="queueOps">The driver's queue management ops; null when it has none (binding a provider is then refused with EOPNOTSUPP).</param>
     public NetDevice(string name, int rxQueueCount, IQueueManagementOps? queueOps = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
@@ -51,6 +54,7 @@ public sealed partial class NetDevice
         }
     }
 
+    /// <summary>The device name.</summary>
     public string Name { get; }
 
     /// <summary>Interface index, assigned at <see cref="Register"/>; 0 before.</summary>
@@ -71,8 +75,10 @@ public sealed partial class NetDevice
     /// <summary>The driver's queue management ops, or null when it has none.</summary>
     public IQueueManagementOps? QueueOps { get; set; }
 
+    /// <summary>True between <see cref="Register"/> and <see cref="Unregister"/>.</summary>
     public bool IsRegistered { get; private set; }
 
+    /// <summary>True after <see cref="Up"/> until <see cref="Down"/> or <see cref="Unregister"/>; a devmem send needs it (ENETDOWN).</summary>
     public bool IsUp { get; private set; }
 
     /// <summary>
@@ -163,6 +169,8 @@ public sealed partial class NetDevice
         }
     }
 
+    /// <summary>Brings the device up.</summary>
+    /// <exception cref="NetmemException">ENODEV: the device is not registered.</exception>
     public void Up()
     {
         lock (Rtnl)
@@ -176,6 +184,7 @@ public sealed partial class NetDevice
         }
     }
 
+    /// <summary>Brings the device down; sends through it are refused with ENETDOWN until <see cref="Up"/>.</summary>
     public void Down()
     {
         lock (Rtnl)
@@ -198,6 +207,8 @@ public sealed partial class NetDevice
         }
     }
 
+    /// <summary>Detaches one XDP program.</summary>
+    /// <exception cref="NetmemException">ENOENT: no XDP program is attached.</exception>
     public void DetachXdp()
     {
         lock (Rtnl)
@@ -386,5 +397,6 @@ public sealed partial class NetDevice
             $"{Name}: no page pool on queue {rxq.Index} took its memory provider ({mp.Describe()}); the driver cannot take unreadable netmem");
     }
 
+    /// <inheritdoc/>
     public override string ToString() => $"{Name}(ifindex {Ifindex})";
 }

@@ -176,7 +176,7 @@ public class QueueMemory
     /// netmems). A driver that allocated more overrides, gives back what it posted elsewhere
     /// first, calls this, then frees the rest.
     /// </summary>
-    public virtual void Free()
+    internal virtual void Free()
     {
         while (_count > 0)
         {

@@ -1,4 +1,3 @@
-#pragma warning disable CS1591 // Poll, WaitForWork and Wake overrides lack <inheritdoc/>; left to the XdpNic change: add them and remove this.
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Netmem.Devmem;
@@ -161,6 +160,7 @@ public sealed unsafe class XdpNicQueue : NapiPollThread
         ((XdpQueueMemory)mem).ReturnPosted();
     }
 
+    /// <inheritdoc/>
     protected override bool Poll(QueueMemory mem)
     {
         var xdpMem = (XdpQueueMemory)mem;
@@ -356,6 +356,7 @@ public sealed unsafe class XdpNicQueue : NapiPollThread
         return true;
     }
 
+    /// <inheritdoc/>
     protected override void WaitForWork()
     {
         XskSocket? xsk = _xsk;
@@ -372,6 +373,7 @@ public sealed unsafe class XdpNicQueue : NapiPollThread
         }
     }
 
+    /// <inheritdoc/>
     protected override void Wake()
     {
         // The poll loop waits at most 1 ms in poll(2); nothing to interrupt.

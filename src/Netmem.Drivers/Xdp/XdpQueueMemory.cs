@@ -123,7 +123,7 @@ public sealed unsafe class XdpQueueMemory : QueueMemory
     }
 
     /// <summary>Returns what is still posted, frees the pools, then the driver's own UMEM.</summary>
-    public override void Free()
+    internal override void Free()
     {
         ReturnPosted();
         base.Free();
