@@ -147,6 +147,7 @@ public sealed class XdpNicTrafficTests(ITestOutputHelper output)
         sender.Start();
         stackReader.Start();
         int cycles = 0;
+        int waitedForUnbind = 0;
         var done = System.Diagnostics.Stopwatch.StartNew();
         while (Volatile.Read(ref sent) < Count && cycles < 6)
         {
@@ -166,6 +167,7 @@ public sealed class XdpNicTrafficTests(ITestOutputHelper output)
             // dma-buf alias, as in the kernel): a new frame would overwrite a datagram not read
             // yet, and the reader would see the new frame's sequence twice. Read them first.
             var unbound = System.Diagnostics.Stopwatch.StartNew();
+            waitedForUnbind += previous.IsFreed ? 0 : 1;
             while (!previous.IsFreed && unbound.Elapsed < TimeSpan.FromSeconds(10))
             {
                 reader.ReceiveUntil(reader.Received + 1, 20);
@@ -187,7 +189,7 @@ public sealed class XdpNicTrafficTests(ITestOutputHelper output)
         output.WriteLine($"sender done {senderDone} at {Volatile.Read(ref sent)}; devmem {reader.Received}, stack {stackReceived}, driver took {nic.PacketsSeen}, xsk {nic.ReadXskStatistics(0)}, peer {veth.ReadPeerCounters()}, device {veth.ReadDeviceCounters()}");
         Assert.True(senderDone, "the sender stalled");
         stackReader.Join();
-        output.WriteLine($"cycles {cycles}; devmem {reader.Received} (region {reader.FromRegion}, linear {reader.Linear}), stack {stackReceived}, xsk {nic.ReadXskStatistics(0)}, drops {string.Join(", ", nic.QueueCounters(0).DropsByReason())}");
+        output.WriteLine($"cycles {cycles} ({waitedForUnbind} waited for datagrams of the previous binding); devmem {reader.Received} (region {reader.FromRegion}, linear {reader.Linear}), stack {stackReceived}, xsk {nic.ReadXskStatistics(0)}, drops {string.Join(", ", nic.QueueCounters(0).DropsByReason())}");
         Assert.Empty(reader.Failures);
         Assert.Equal(0, duplicates);
         Assert.True(cycles >= 1);
