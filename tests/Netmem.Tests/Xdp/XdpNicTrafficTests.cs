@@ -147,15 +147,33 @@ public sealed class XdpNicTrafficTests(ITestOutputHelper output)
         sender.Start();
         stackReader.Start();
         int cycles = 0;
+        int waitedForUnbind = 0;
         var done = System.Diagnostics.Stopwatch.StartNew();
         while (Volatile.Read(ref sent) < Count && cycles < 6)
         {
+            DmabufBinding previous;
             using (DmabufBindingHandle h = nic.Device.BindDmabuf(region, [0]))
             {
+                previous = h.Binding;
                 reader.ReceiveUntil(reader.Received + 500, 500);
             }
 
             reader.ReceiveUntil(reader.Received + 500, 500);
+
+            // Datagrams delivered before the unbind (those the stop drained from the rx ring
+            // among them) can still wait in the socket, their payloads in the region under the
+            // old binding, which lives until the last is read. Binding the region again before
+            // then hands the same memory to the kernel a second time (two bindings of one
+            // dma-buf alias, as in the kernel): a new frame would overwrite a datagram not read
+            // yet, and the reader would see the new frame's sequence twice. Read them first.
+            var unbound = System.Diagnostics.Stopwatch.StartNew();
+            waitedForUnbind += previous.IsFreed ? 0 : 1;
+            while (!previous.IsFreed && unbound.Elapsed < TimeSpan.FromSeconds(10))
+            {
+                reader.ReceiveUntil(reader.Received + 1, 20);
+            }
+
+            Assert.True(previous.IsFreed, $"binding {previous.Id} still has datagrams out 10 s after the unbind");
             cycles++;
         }
 
@@ -171,7 +189,7 @@ public sealed class XdpNicTrafficTests(ITestOutputHelper output)
         output.WriteLine($"sender done {senderDone} at {Volatile.Read(ref sent)}; devmem {reader.Received}, stack {stackReceived}, driver took {nic.PacketsSeen}, xsk {nic.ReadXskStatistics(0)}, peer {veth.ReadPeerCounters()}, device {veth.ReadDeviceCounters()}");
         Assert.True(senderDone, "the sender stalled");
         stackReader.Join();
-        output.WriteLine($"cycles {cycles}; devmem {reader.Received} (region {reader.FromRegion}, linear {reader.Linear}), stack {stackReceived}, xsk {nic.ReadXskStatistics(0)}, drops {string.Join(", ", nic.QueueCounters(0).DropsByReason())}");
+        output.WriteLine($"cycles {cycles} ({waitedForUnbind} waited for datagrams of the previous binding); devmem {reader.Received} (region {reader.FromRegion}, linear {reader.Linear}), stack {stackReceived}, xsk {nic.ReadXskStatistics(0)}, drops {string.Join(", ", nic.QueueCounters(0).DropsByReason())}");
         Assert.Empty(reader.Failures);
         Assert.Equal(0, duplicates);
         Assert.True(cycles >= 1);
@@ -179,6 +197,53 @@ public sealed class XdpNicTrafficTests(ITestOutputHelper output)
         Assert.All(seen, Assert.True);
         Assert.True(reader.FromRegion > 0);
         Assert.True(reader.Linear > 0);
+    }
+
+    [Fact]
+    public void Datagrams_queued_when_the_region_is_unbound_keep_their_bytes_and_their_binding_until_they_are_read()
+    {
+        Requires.AfXdp();
+
+        const int Half = 100;
+        using var veth = VethPair.Create();
+        using var region = DmabufRegion.CreateMemfd("xdp-unbind-queued", 8 << 20);
+        using var nic = new XdpNic(veth.DeviceNamespace, veth.Name);
+        using DevmemSocket socket = nic.OpenSocket(FlowKey.Udp(9307), maxOutstanding: 4096);
+        using NamespaceUdpSender tx = veth.OpenSender(9307, maxDatagrams: 2 * Half);
+        bool[] seen = new bool[2 * Half];
+        var reader = new XdpFlowReader(socket, sizeOf: null, seen);
+        byte[] payload = new byte[512];
+        DmabufBindingHandle handle = nic.Device.BindDmabuf(region, [0]);
+        DmabufBinding binding = handle.Binding;
+        XdpTestKit.WaitQuiet(nic);
+        for (int i = 0; i < Half; i++)
+        {
+            FrameBuilder.FillSequencePayload(payload, (ulong)i);
+            tx.Send(payload);
+        }
+
+        // Delivered to the socket, not read: the payloads stay in the region under the binding's tokens.
+        Assert.True(XdpTestKit.WaitUntil(() => nic.QueueCounters(0).Packets >= Half), $"delivered {nic.QueueCounters(0).Packets} of {Half}");
+        handle.Dispose();
+
+        // The unbound queue copies: these arrive as linear data behind the queued ones.
+        for (int i = Half; i < 2 * Half; i++)
+        {
+            FrameBuilder.FillSequencePayload(payload, (ulong)i);
+            tx.Send(payload);
+        }
+
+        Assert.True(XdpTestKit.WaitUntil(() => nic.QueueCounters(0).Packets >= 2 * Half), $"delivered {nic.QueueCounters(0).Packets} of {2 * Half}");
+        Assert.False(binding.IsFreed);
+        Assert.Same(binding, DmabufBinding.FromId(binding.Id));
+
+        Assert.True(reader.ReceiveUntil(2 * Half));
+        Assert.Empty(reader.Failures);
+        Assert.Equal(Half, reader.FromRegion);
+        Assert.Equal(Half, reader.Linear);
+        Assert.All(seen, Assert.True);
+        Assert.True(XdpTestKit.WaitUntil(() => binding.IsFreed), "the unbound binding outlived its last datagram");
+        Assert.Null(DmabufBinding.FromId(binding.Id));
     }
 
     [Fact]
