@@ -100,6 +100,13 @@ public abstract class NapiPollThread : IDisposable
             // loop parked without acknowledging that Stop.
             throw new NetmemException(Errno.EBUSY, $"{_name}: poll loop did not resume");
         }
+        else if (parked)
+        {
+            // The parked loop's periodic "still parked" can land after the reset above, just
+            // before it saw the run event; it always lands before it signalled resumed. Clear
+            // it, so the next Stop waits for the loop to park instead of returning at once.
+            _stopped.Reset();
+        }
     }
 
     /// <summary>
