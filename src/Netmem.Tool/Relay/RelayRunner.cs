@@ -1,10 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
 using Netmem.Devmem;
+using Netmem.Native;
 using Netmem.Drivers.Common;
-using Netmem.Drivers.Parsing;
-using Netmem.Drivers.SimNic;
 using Netmem.Net;
 using Netmem.Tool.Demo;
 
@@ -17,14 +15,13 @@ namespace Netmem.Tool.Relay;
 /// rx tokens only after each send's completion. The far end verifies every payload byte.
 /// </summary>
 /// <remarks>
-/// <para>On SimNic (no setup, no root): a generator thread injects sequence-numbered datagrams
-/// into queue 0 (bound for devmem) for the relay's port; the relay sends them on with the far
-/// end's port; the NIC's wire loops them into queue 1, which stays on system pages, so the far
-/// end's socket reads them from readable memory and a <see cref="FlowConsumer"/> verifies them.
+/// <para>On SimNic (no setup, no root) see <see cref="SimNicRelayRig"/>; on TunNic (root, a
+/// private network namespace, kernel UDP sockets at both ends) see <see cref="TunRelayRig"/>.
 /// The generator keeps at most <see cref="RelayRunOptions.Window"/> datagrams unaccounted for,
 /// so no FIFO, socket or send window overflows; anything dropped anyway is counted by reason.</para>
-/// <para>TunNic and XdpNic cannot transmit from a dmabuf yet: those drivers fail at once with
-/// <see cref="PlatformNotSupportedException"/> saying so.</para>
+/// <para>XdpNic cannot transmit from a dmabuf yet: it fails at once with
+/// <see cref="PlatformNotSupportedException"/> saying so; so does tun without network namespaces
+/// or <c>/dev/net/tun</c>.</para>
 /// </remarks>
 public static class RelayRunner
 {
@@ -37,14 +34,9 @@ public static class RelayRunner
     /// <summary>The largest payload: a 9000-byte MTU less IPv4 and UDP headers.</summary>
     public const int MaxPayload = 8972;
 
-    private const uint GeneratorAddress = 0xC0000201; // 192.0.2.1
-    private const uint RelayAddress = 0xC0000264;     // 192.0.2.100
-    private const uint FarAddress = 0xC00002C8;       // 192.0.2.200
-    private const ushort GeneratorPort = 40000;
-
     /// <summary>Runs the relay. <paramref name="stop"/> ends generating early (the checks then use what was generated).</summary>
     /// <exception cref="ArgumentException">An option is out of range.</exception>
-    /// <exception cref="PlatformNotSupportedException">The driver cannot transmit from a dmabuf yet; the message says which and why.</exception>
+    /// <exception cref="PlatformNotSupportedException">The driver cannot transmit from a dmabuf yet, or (tun) network namespaces or <c>/dev/net/tun</c> are not available; the message says which and why.</exception>
     public static RelayRunResult Run(RelayRunOptions o, TextWriter progress, CancellationToken stop)
     {
         ArgumentNullException.ThrowIfNull(o);
@@ -52,11 +44,10 @@ public static class RelayRunner
         Validate(o);
         return o.Driver switch
         {
-            RelayDriver.Tun => throw new PlatformNotSupportedException(
-                "TunNic cannot transmit yet: its driver has no devmem TX (NetDevice.TxOps), so a region cannot be bound for transmit on it. Run the relay on the default SimNic driver."),
+            RelayDriver.Tun => RunTun(o, progress, stop),
             RelayDriver.Xdp => throw new PlatformNotSupportedException(
-                "XdpNic cannot transmit from a dmabuf yet: its driver has no devmem TX (NetDevice.TxOps). Run the relay on the default SimNic driver."),
-            _ => RunSimNic(o, progress, stop),
+                "XdpNic cannot transmit from a dmabuf yet: its driver has no devmem TX (NetDevice.TxOps). Run the relay on the default SimNic driver, or on tun (root)."),
+            _ => RunOn(new SimNicRelayRig(), o, progress, stop),
         };
     }
 
@@ -107,55 +98,68 @@ public static class RelayRunner
         }
     }
 
-    private static RelayRunResult RunSimNic(RelayRunOptions o, TextWriter progress, CancellationToken stop)
+    private static RelayRunResult RunTun(RelayRunOptions o, TextWriter progress, CancellationToken stop)
     {
-        using var region = DmabufRegion.CreateMemfd("netmem-relay", o.RegionBytes);
-        var nic = new SimNic("relay0", new SimNicOptions { RxQueues = 2, Mtu = 9000 });
+        if (o.Payload > TunRelayRig.MaxPayload)
+        {
+            throw new ArgumentException($"--payload must be 1..{TunRelayRig.MaxPayload} bytes on tun (its 1500-byte MTU less IPv4 and UDP headers).");
+        }
+
+        if (!NetNamespace.IsSupported)
+        {
+            throw new PlatformNotSupportedException(NetNamespace.UnsupportedReason);
+        }
+
+        return RunOn(new TunRelayRig(o.Count == 0 ? long.MaxValue : o.Count), o, progress, stop);
+    }
+
+    /// <summary>
+    /// The run on any driver: binds queue 0 of <paramref name="rig"/>'s device and the same
+    /// region for transmit, relays what the generator sends, settles, tears down and checks.
+    /// Takes ownership of <paramref name="rig"/>.
+    /// </summary>
+    private static RelayRunResult RunOn(RelayRig rig, RelayRunOptions o, TextWriter progress, CancellationToken stop)
+    {
+        DmabufRegion? region = null;
         DmabufBindingHandle? rx = null;
         DmabufBindingHandle? tx = null;
-        FlowConsumer? farEnd = null;
         RelayLoop? loop = null;
         try
         {
-            // Queue 0 receives into the region; the same region is bound for transmit; the wire
-            // takes what the NIC sends to queue 1, which stays on system pages.
-            rx = nic.Device.BindDmabuf(region, [0]);
-            tx = nic.Device.BindDmabufTx(region);
-            nic.LoopTxTo(nic, 1);
-            HashSet<PagePool> pools = [.. nic.Device.PagePools];
+            // Queue 0 receives into the region; the same region is bound for transmit.
+            region = DmabufRegion.CreateMemfd("netmem-relay", o.RegionBytes);
+            rx = rig.Device.BindDmabuf(region, [0]);
+            tx = rig.Device.BindDmabufTx(region);
+            HashSet<PagePool> pools = [.. rig.Device.PagePools];
 
-            DevmemSocket relaySocket = nic.OpenSocket(FlowKey.Udp(RelayPort));
-            relaySocket.ZeroCopy = true;
-            relaySocket.Connect(nic.Device, Endpoint(RelayAddress, RelayPort), Endpoint(FarAddress, FarPort));
-            DevmemSocket farSocket = nic.OpenSocket(FlowKey.Udp(FarPort));
-            farEnd = new FlowConsumer(farSocket, o.Payload, corruptOnce: false);
-            var relay = new DevmemRelay(relaySocket, rx.BindingId, tx.BindingId, nic.Options.MaxFrame);
+            DevmemSocket relaySocket = rig.Open(o.Payload);
+            var relay = new DevmemRelay(relaySocket, rx.BindingId, tx.BindingId, rig.MaxFrame);
             loop = new RelayLoop(relay);
 
-            var accounting = new RelayAccounting(nic, relay, farEnd);
+            var accounting = new RelayAccounting(rig, relay);
             int gen0 = GC.CollectionCount(0), gen1 = GC.CollectionCount(1), gen2 = GC.CollectionCount(2);
             var clock = Stopwatch.StartNew();
-            long generated = Generate(o, nic, accounting, loop, progress, clock, stop);
+            long generated = Generate(o, rig, accounting, loop, progress, clock, stop);
             double seconds = clock.Elapsed.TotalSeconds;
 
             // Everything generated is verified or counted as dropped, unless it was lost.
             bool settled = RunChecks.WaitUntil(() => accounting.Settled(generated) || loop.Fault is not null, TimeSpan.FromSeconds(10));
             loop.Stop(TimeSpan.FromSeconds(5));
-            nic.WaitIdle(TimeSpan.FromSeconds(5));
-            farEnd.Stop();
+            rig.Quiesce();
             int g0 = GC.CollectionCount(0) - gen0, g1 = GC.CollectionCount(1) - gen1, g2 = GC.CollectionCount(2) - gen2;
 
             Dictionary<string, long> drops = accounting.DropsByReason();
             long dropped = drops.Values.Sum();
             long completionsOutstanding = relaySocket.SendsInFlight + relaySocket.CompletionsPending;
             long tokensOutstanding = relaySocket.TokensOutstanding;
-            long delivered = nic.QueueCounters(1).Packets;
-            long farReceived = farEnd.Received;
-            long verified = farEnd.Verified;
-            long mismatches = farEnd.Mismatches;
+            long delivered = rig.Delivered;
+            long farReceived = rig.FarReceived;
+            long verified = rig.FarVerified;
+            long mismatches = rig.FarMismatches;
             long lost = generated - farReceived - dropped;
-            TxQueueStats txStats = nic.TxStats;
-            long deviceBytes = nic.QueueCounters(0).Bytes + txStats.Bytes + nic.QueueCounters(1).Bytes;
+            TxQueueStats txStats = rig.TxStats;
+            long deviceBytes = rig.DeviceBytes;
+            long farEndBytes = rig.FarEndBytesCopied;
             PagePoolStats stats = RunChecks.Total(pools);
 
             // Teardown: unbind both bindings, close the device (and its sockets); every pool must
@@ -168,8 +172,8 @@ public static class RelayRunner
             rx = null;
             tx.Dispose();
             tx = null;
-            pools.UnionWith(nic.Device.PagePools);
-            nic.Dispose();
+            pools.UnionWith(rig.Device.PagePools);
+            rig.Dispose();
             long inflight = RunChecks.WaitPoolsFreed(pools, TimeSpan.FromSeconds(5));
             RunChecks.WaitUntil(() => rxBinding.IsFreed && txBinding.IsFreed, TimeSpan.FromSeconds(5));
             long outstanding = rxBinding.Size - rxBinding.Avail;
@@ -184,6 +188,11 @@ public static class RelayRunner
                 failures.Add("the relay did not get every completion and token back within 5 s of the end");
             }
 
+            if (rig is TunRelayRig { FarEndFault: { } farFault })
+            {
+                failures.Add($"the far end failed: {farFault.GetType().Name}: {farFault.Message}");
+            }
+
             if (!settled)
             {
                 failures.Add($"stalled: {generated} generated, {farReceived} received at the far end, {dropped} counted as dropped");
@@ -194,10 +203,10 @@ public static class RelayRunner
 
             return new RelayRunResult
             {
-                Driver = "simnic",
+                Driver = rig.Driver,
                 Seconds = seconds,
                 Payload = o.Payload,
-                Queues = 2,
+                Queues = rig.Queues,
                 Flows = 1,
                 PacketsInjected = generated,
                 PacketsDelivered = delivered,
@@ -231,7 +240,7 @@ public static class RelayRunner
                 ZeroCopyCancelled = relay.Cancelled,
                 SendRetries = relay.Blocked,
                 RelayBytesCopied = relay.BytesCopied,
-                FarEndBytesCopied = farEnd.LinearBytes,
+                FarEndBytesCopied = farEndBytes,
                 DeviceDmaBytes = deviceBytes,
                 CompletionsOutstanding = completionsOutstanding,
                 TokensOutstanding = tokensOutstanding,
@@ -246,10 +255,10 @@ public static class RelayRunner
                 loop.Stop(TimeSpan.Zero);
             }
 
-            farEnd?.Stop();
             rx?.Dispose();
             tx?.Dispose();
-            nic.Dispose();
+            rig.Dispose();
+            region?.Dispose();
         }
     }
 
@@ -301,11 +310,8 @@ public static class RelayRunner
     /// Injects sequence-numbered datagrams into queue 0 until the count or the time is reached,
     /// keeping at most <see cref="RelayRunOptions.Window"/> unaccounted for. Returns how many.
     /// </summary>
-    private static long Generate(RelayRunOptions o, SimNic nic, RelayAccounting accounting, RelayLoop loop, TextWriter progress, Stopwatch clock, CancellationToken stop)
+    private static long Generate(RelayRunOptions o, RelayRig rig, RelayAccounting accounting, RelayLoop loop, TextWriter progress, Stopwatch clock, CancellationToken stop)
     {
-        byte[] frame = new byte[FrameBuilder.UdpV4Overhead + o.Payload];
-        FrameBuilder.BuildUdp(frame, ipv6: false, GeneratorAddress, RelayAddress, GeneratorPort, RelayPort, new byte[o.Payload]);
-        Span<byte> payload = frame.AsSpan(FrameBuilder.UdpV4Overhead);
         TimeSpan duration = TimeSpan.FromSeconds(o.Seconds);
         TimeSpan nextPrint = TimeSpan.FromSeconds(1);
         long limit = o.Count == 0 ? long.MaxValue : o.Count;
@@ -323,27 +329,22 @@ public static class RelayRunner
             if (o.Progress && now >= nextPrint)
             {
                 progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"[{now.TotalSeconds,6:F1}s] generated {n}  relayed {accounting.Relay.Relayed}  verified {accounting.FarEnd.Verified}  dropped {accounting.Dropped()}  tokens held {accounting.Relay.TokensHeld}"));
+                    $"[{now.TotalSeconds,6:F1}s] generated {n}  relayed {accounting.Relay.Relayed}  verified {accounting.Rig.FarVerified}  dropped {accounting.Dropped()}  tokens held {accounting.Relay.TokensHeld}"));
                 nextPrint += TimeSpan.FromSeconds(1);
             }
 
             // Pacing: the window is re-read only when it looks full.
             if (n - accounted >= o.Window && n - (accounted = accounting.Accounted()) >= o.Window
-                || nic.FreeFifoSlots(0) == 0)
+                || !rig.TryGenerate((ulong)n))
             {
                 spin.SpinOnce(sleep1Threshold: 20);
                 continue;
             }
 
             spin = default;
-            FrameBuilder.FillSequencePayload(payload, (ulong)n);
-            nic.Inject(0, frame);
             n++;
         }
 
         return n;
     }
-
-    private static IPEndPoint Endpoint(uint address, ushort port) =>
-        new(new IPAddress([(byte)(address >> 24), (byte)(address >> 16), (byte)(address >> 8), (byte)address]), port);
 }

@@ -67,14 +67,12 @@ public sealed class RelayRunnerTests(ITestOutputHelper output)
         Assert.Equal(0, r.GenPoolOutstandingAfterTeardown);
     }
 
-    [Theory]
-    [InlineData(RelayDriver.Tun, "TunNic cannot transmit yet")]
-    [InlineData(RelayDriver.Xdp, "XdpNic cannot transmit from a dmabuf yet")]
-    public void A_driver_that_cannot_transmit_from_a_dmabuf_fails_at_once_saying_so(RelayDriver driver, string message)
+    [Fact]
+    public void Xdp_which_cannot_transmit_from_a_dmabuf_fails_at_once_saying_so()
     {
         var e = Assert.Throws<PlatformNotSupportedException>(() =>
-            RelayRunner.Run(new RelayRunOptions { Driver = driver, Count = 10 }, TextWriter.Null, TestContext.Current.CancellationToken));
-        Assert.StartsWith(message, e.Message, StringComparison.Ordinal);
+            RelayRunner.Run(new RelayRunOptions { Driver = RelayDriver.Xdp, Count = 10 }, TextWriter.Null, TestContext.Current.CancellationToken));
+        Assert.StartsWith("XdpNic cannot transmit from a dmabuf yet", e.Message, StringComparison.Ordinal);
     }
 
     [Theory]
