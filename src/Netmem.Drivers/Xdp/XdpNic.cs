@@ -178,6 +178,9 @@ public sealed class XdpNic : NapiDriver<XdpNicQueue>
         return null;
     }
 
+    /// <summary>UMEM chunks queue <paramref name="queue"/> holds for transmit now.</summary>
+    internal int QueueTxChunksHeld(int queue) => Queues[queue].TxChunksHeld;
+
     /// <summary>Queue <paramref name="queue"/>'s tx port, or null.</summary>
     internal XdpTxPort? TxPortOf(int queue) => Queues[queue].TxPort;
 

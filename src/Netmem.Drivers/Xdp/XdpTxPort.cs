@@ -95,6 +95,9 @@ internal sealed unsafe class XdpTxPort
     /// <summary>Bytes of one slot: a header slot, or a whole frame without multi-buffer.</summary>
     internal int SlotSize { get; }
 
+    /// <summary>The UMEM address just past the highest slot.</summary>
+    internal ulong SlotsEnd => _slotAddress.Max() + (ulong)SlotSize;
+
     /// <summary>Slots in all: the most packets in flight at once.</summary>
     internal int Slots => _slotAddress.Length;
 
