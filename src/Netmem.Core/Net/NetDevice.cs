@@ -341,7 +341,16 @@ public sealed partial class NetDevice
             }
             catch (Exception rollbackError)
             {
-                ops.MemFree(this, newMem);
+                // As the kernel does: warn, and at least free the old memory so it does not leak too.
+                try
+                {
+                    ops.MemFree(this, oldMem);
+                }
+                finally
+                {
+                    ops.MemFree(this, newMem);
+                }
+
                 throw new AggregateException($"{Name}: queue {idx} failed to start on new memory and could not restart on the old; the queue is stopped", startError, rollbackError);
             }
 
