@@ -28,6 +28,9 @@ namespace Netmem.Drivers.Xdp;
 /// this driver adds the program and, per running queue, an AF_XDP socket on the queue memory's
 /// UMEM (<see cref="XdpNicQueue"/>). The channel count is the interface's, not the driver's:
 /// <see cref="NetDevice.SetRxChannels"/> is refused with EOPNOTSUPP.</para>
+/// <para>Devmem transmit (<see cref="NetDevice.BindDmabufTx"/>) goes out through the socket of a
+/// bound queue, from the same UMEM: a send's payload must lie in the region bound for rx on a
+/// running queue, and is posted to the kernel where it lies (<see cref="XdpNicTxQueue"/>).</para>
 /// </remarks>
 public sealed class XdpNic : NapiDriver<XdpNicQueue>
 {

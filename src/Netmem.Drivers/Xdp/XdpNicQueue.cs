@@ -28,6 +28,11 @@ namespace Netmem.Drivers.Xdp;
 /// <para>Unbound queue: the UMEM is the driver's; each frame is delivered by copy through
 /// <see cref="RxDelivery"/> (readable pages, linear data for the socket) and its chunk goes
 /// straight back to the fill ring.</para>
+/// <para>Transmit (bound queue): the socket also has a tx ring and a completion ring. On its
+/// first poll the loop takes the chunks for header slots (<see cref="XdpNicOptions.TxFrames"/>)
+/// from the payload pool, before any reaches the fill ring, and publishes an
+/// <see cref="XdpTxPort"/> for <see cref="XdpNicTxQueue"/>; stopping takes the port away and
+/// drains it before the socket closes, and the chunks go back to the pool once it has.</para>
 /// <para>A fault in a frame's receive step is <see cref="NapiPollThread"/>'s to catch and count;
 /// <see cref="DropFrameInHand"/> gives back the <c>net_iov</c> the frame held and the burst goes
 /// on after it. The type is public only as <see cref="XdpNic"/>'s base type argument; everything
