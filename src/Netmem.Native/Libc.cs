@@ -53,6 +53,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "write", SetLastError = true)]
     internal static partial nint Write(int fd, void* buf, nuint count);
 
+    [LibraryImport(Lib, EntryPoint = "writev", SetLastError = true)]
+    internal static partial nint Writev(int fd, IoVec* iov, int iovcnt);
+
     [LibraryImport(Lib, EntryPoint = "fstat", SetLastError = true)]
     internal static partial int Fstat(int fd, void* statBuf);
 
@@ -96,7 +99,7 @@ internal static unsafe partial class Libc
     internal static partial int Socket(int domain, int type, int protocol);
 }
 
-/// <summary>One element of a scatter-gather read (<c>struct iovec</c>).</summary>
+/// <summary>One element of a scatter read or gather write (<c>struct iovec</c>).</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal struct IoVec
 {

@@ -174,6 +174,30 @@ internal static unsafe class Sys
         return n;
     }
 
+    /// <summary>
+    /// writev(2): gather one write from several buffers. Returns the bytes written, or the
+    /// negated errno (EAGAIN on a full non-blocking descriptor, EIO on a TUN that is down);
+    /// EINTR is retried. Never throws, so a transmit path can count a failure without an
+    /// exception per packet.
+    /// </summary>
+    public static nint Writev(int fd, IoVec* iov, int iovcnt)
+    {
+        while (true)
+        {
+            nint n = Libc.Writev(fd, iov, iovcnt);
+            if (n >= 0)
+            {
+                return n;
+            }
+
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno != Errno.EINTR)
+            {
+                return -errno;
+            }
+        }
+    }
+
     public static nint Write(int fd, void* buf, nuint count)
     {
         nint n = Libc.Write(fd, buf, count);

@@ -33,12 +33,17 @@ public sealed unsafe class NetmemMemoryManager : MemoryManager<byte>
     /// <summary>The page behind this memory; null once disposed.</summary>
     public NetmemRef Page => _page;
 
+    /// <summary>The page's first <c>length</c> bytes (the length given to the constructor) as a span over unmanaged memory.</summary>
+    /// <exception cref="ObjectDisposedException">The manager was disposed and its page given back.</exception>
     public override Span<byte> GetSpan()
     {
         ObjectDisposedException.ThrowIf(_page.IsNull, this);
         return new Span<byte>((void*)_page.PageAddress, _length);
     }
 
+    /// <summary>Returns a handle to byte <paramref name="elementIndex"/> of the page. The page is unmanaged memory that never moves, so nothing is pinned and <see cref="Unpin"/> has nothing to undo.</summary>
+    /// <exception cref="ObjectDisposedException">The manager was disposed.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="elementIndex"/> is negative or past the length.</exception>
     public override MemoryHandle Pin(int elementIndex = 0)
     {
         ObjectDisposedException.ThrowIf(_page.IsNull, this);
@@ -50,10 +55,12 @@ public sealed unsafe class NetmemMemoryManager : MemoryManager<byte>
         return new MemoryHandle((byte*)_page.PageAddress + elementIndex);
     }
 
+    /// <summary>Does nothing: <see cref="Pin"/> pins nothing.</summary>
     public override void Unpin()
     {
     }
 
+    /// <summary>Puts the page back to its pool (<see cref="PagePool.PutNetmemAny"/>) the first time; later calls do nothing.</summary>
     protected override void Dispose(bool disposing)
     {
         NetmemRef page = _page;

@@ -42,6 +42,7 @@ public sealed class PagePoolMemoryPool : MemoryPool<byte>
     {
     }
 
+    /// <summary>Bytes in one rented buffer: one page of the pool (<see cref="PagePool.NetmemSize"/>).</summary>
     public override int MaxBufferSize => _pool.NetmemSize;
 
     /// <summary>The page pool behind this memory pool.</summary>
@@ -66,6 +67,7 @@ public sealed class PagePoolMemoryPool : MemoryPool<byte>
         return new NetmemMemoryManager(page, MaxBufferSize);
     }
 
+    /// <summary>Disposes the page pool when this memory pool created it; a pool passed in stays with its owner. Buffers still rented go back to the pool when their owners dispose them.</summary>
     protected override void Dispose(bool disposing)
     {
         if (disposing && _ownsPool)

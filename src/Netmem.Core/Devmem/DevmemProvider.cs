@@ -127,6 +127,7 @@ public sealed class DevmemProvider : IMemoryProvider, IDmabufIdentified
         Binding?.DetachQueue(queue);
     }
 
+    /// <summary>Names the provider and the binding it serves, for logs.</summary>
     public override string ToString() => "devmem provider (" + Describe() + ")";
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -54,6 +54,7 @@ public sealed unsafe class DmaDevice
         _nextIova = iovaBase;
     }
 
+    /// <summary>The device's name, as given to the constructor (for logs and introspection).</summary>
     public string Name { get; }
 
     /// <summary>The first IOVA this device hands out.</summary>
@@ -170,17 +171,23 @@ public sealed unsafe class DmaDevice
 
     /// <summary>
     /// The device's own address for [<paramref name="dmaAddress"/>, +<paramref name="length"/>), for
-    /// a driver that lets an I/O source (a TUN read) write straight into device memory, as the
-    /// NIC's DMA engine would. The region stays referenced until the caller releases
-    /// <paramref name="region"/>. Never hand the address out as readable memory.
+    /// a driver that lets an I/O source (a TUN read) write straight into device memory, or an I/O
+    /// sink (a TUN write) read straight from it, as the NIC's DMA engine would. The region stays
+    /// referenced until the caller releases <paramref name="region"/>. Never hand the address out
+    /// as readable memory.
     /// </summary>
+    /// <param name="dmaAddress">The first byte's DMA address.</param>
+    /// <param name="length">Bytes the device will access.</param>
+    /// <param name="region">The region mapped there, referenced: release it after the access.</param>
+    /// <param name="read">True when the device reads (a transmit): a fault then says "read".</param>
     /// <exception cref="NetmemException">EFAULT: the range is not inside one mapped segment.</exception>
-    internal byte* AcquireDeviceAddress(ulong dmaAddress, int length, out DmabufRegion region)
+    internal byte* AcquireDeviceAddress(ulong dmaAddress, int length, out DmabufRegion region, bool read = false)
     {
-        region = Translate(dmaAddress, length, "write", out long offset);
+        region = Translate(dmaAddress, length, read ? "read" : "write", out long offset);
         return region.DeviceAddress(offset);
     }
 
+    /// <summary>Names the device for logs: <c>dma device 'name'</c>.</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"dma device '{Name}'");
 
     /// <summary>

@@ -31,5 +31,6 @@ public sealed class DmaMapping
     /// <summary>Marks the mapping gone; true for the one caller that did it.</summary>
     internal bool MarkUnmapped() => Interlocked.Exchange(ref _mapped, 0) != 0;
 
+    /// <summary>Names the region, the device and the number of IOVA segments, for logs.</summary>
     public override string ToString() => $"dma mapping of {Region} on {Device} ({Segments.Count} segments)";
 }

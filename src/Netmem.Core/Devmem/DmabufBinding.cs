@@ -1,3 +1,4 @@
+#pragma warning disable CS1591 // Undocumented public members here are left to the devmem TX change; remove once they are documented.
 using System.Collections.Concurrent;
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;

@@ -16,6 +16,7 @@ public enum DevmemCmsgType : uint
 [Flags]
 public enum DmabufCmsgFlags : uint
 {
+    /// <summary>No flag: more fragments of the same datagram follow.</summary>
     None = 0,
 
     /// <summary>This fragment ends a datagram.</summary>
@@ -32,6 +33,7 @@ public enum DmabufCmsgFlags : uint
 [StructLayout(LayoutKind.Sequential)]
 public struct DmabufCmsg
 {
+    /// <summary>What the record describes: a fragment left in the region (<see cref="DevmemCmsgType.Dmabuf"/>) or bytes copied to the linear buffer (<see cref="DevmemCmsgType.Linear"/>).</summary>
     public DevmemCmsgType Type;
 
     /// <summary>Bytes in the fragment.</summary>
@@ -49,10 +51,13 @@ public struct DmabufCmsg
     /// <summary>Offset of the copied bytes in the caller's linear buffer (Linear records).</summary>
     public int LinearOffset;
 
+    /// <summary>Record flags; <see cref="DmabufCmsgFlags.EndOfPacket"/> marks the last fragment of a datagram.</summary>
     public DmabufCmsgFlags Flags;
 
+    /// <summary>True when this record ends a datagram (<see cref="DmabufCmsgFlags.EndOfPacket"/> is set).</summary>
     public readonly bool IsEndOfPacket => (Flags & DmabufCmsgFlags.EndOfPacket) != 0;
 
+    /// <summary>The record's fields for logs: id, offset, size and token of a dmabuf fragment, or offset and size of linear bytes, and <c>eop</c> at the end of a datagram.</summary>
     public override readonly string ToString() => Type == DevmemCmsgType.Dmabuf
         ? $"dmabuf(id {DmabufId}, offset 0x{FragOffset:x}, size {FragSize}, token {FragToken}{(IsEndOfPacket ? ", eop" : "")})"
         : $"linear(at {LinearOffset}, size {FragSize}{(IsEndOfPacket ? ", eop" : "")})";

@@ -192,6 +192,7 @@ public sealed unsafe class DmabufRegion : IDisposable
         }
     }
 
+    /// <summary>Names the region, its size in bytes and whether the CPU can map it, for logs.</summary>
     public override string ToString() =>
         string.Create(CultureInfo.InvariantCulture, $"dmabuf region '{Name}' ({Size} bytes, {(IsCpuMapped ? "cpu-mapped, fd " + _fd : "device-only")})");
 

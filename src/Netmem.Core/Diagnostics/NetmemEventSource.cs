@@ -18,8 +18,9 @@ namespace Netmem.Diagnostics;
 /// <see cref="EventSource.WriteEventCore"/>, so an enabled event allocates nothing either.
 /// <para>Introspection from another process: a session that enables the
 /// <see cref="Keywords.Introspection"/> keyword (<c>0x4</c>) gets, as it starts, one
-/// <see cref="IntrospectionDump"/> event per registered kind (<see cref="RegisterDump"/>), then one
-/// <see cref="IntrospectionDumpCompleted"/>; no argument is needed, so
+/// <c>IntrospectionDump</c> event (<see cref="IntrospectionDumpId"/>) per registered kind
+/// (<see cref="RegisterDump"/>), then one <c>IntrospectionDumpCompleted</c>
+/// (<see cref="IntrospectionDumpCompletedId"/>); no argument is needed, so
 /// <c>dotnet-trace collect -p PID --providers Netmem:0x4:4</c> gets a dump. The provider
 /// argument <c>Command=Dump</c> (or <see cref="EventSource.SendCommand"/> with
 /// <see cref="DumpCommand"/>) asks for another dump from a session already running. Dumps go to
@@ -33,6 +34,11 @@ public sealed unsafe class NetmemEventSource : EventSource
     /// <summary>The provider name to enable: <c>Netmem</c>.</summary>
     public const string SourceName = "Netmem";
 
+    /// <summary>
+    /// The one instance: pass it to <see cref="EventListener.EnableEvents(EventSource, EventLevel, EventKeywords)"/>
+    /// in process, or enable the <see cref="SourceName"/> provider from EventPipe. Its event
+    /// methods are internal; the library writes the events, a user only listens.
+    /// </summary>
     public static readonly NetmemEventSource Log = new();
 
     private NetmemEventSource() : base(EventSourceSettings.EtwSelfDescribingEventFormat)
@@ -67,21 +73,100 @@ public sealed unsafe class NetmemEventSource : EventSource
     /// <summary>Dump kind of <see cref="NetdevIntrospection.PagePoolStatsJson"/>.</summary>
     public const string PagePoolStatsDumpKind = "page-pool-stats";
 
+    /// <summary>
+    /// Event id of <c>PagePoolCreated</c> (Lifecycle, Informational): a page pool was created, the
+    /// kernel's page-pool-add notification. Payload: <c>poolId</c>, <c>ifindex</c>, <c>queue</c>
+    /// (-1 for none), <c>napiId</c> (0 for a shared-mode pool), <c>order</c>, <c>poolSize</c>,
+    /// <c>hasProvider</c> (1 when a memory provider backs it), <c>name</c>.
+    /// </summary>
     public const int PoolCreatedId = 1;
+
+    /// <summary>
+    /// Event id of <c>PagePoolStateHold</c> (Netmem, Verbose): a netmem entered the pool from the
+    /// arena or provider (<c>page_pool_state_hold</c>). Payload: <c>poolId</c>, <c>netmem</c>,
+    /// <c>pfn</c>, <c>hold</c> (the pool's hold count after it).
+    /// </summary>
     public const int StateHoldId = 2;
+
+    /// <summary>
+    /// Event id of <c>PagePoolStateRelease</c> (Netmem, Verbose): a netmem left the pool to the
+    /// arena or provider (<c>page_pool_state_release</c>). Payload: <c>poolId</c>, <c>netmem</c>,
+    /// <c>pfn</c>, <c>release</c> (the pool's release count after it).
+    /// </summary>
     public const int StateReleaseId = 3;
+
+    /// <summary>
+    /// Event id of <c>PagePoolRelease</c> (Lifecycle, Informational): a destroyed pool checked its
+    /// netmems in flight (<c>page_pool_release</c>). Payload: <c>poolId</c>, <c>inflight</c>,
+    /// <c>hold</c>, <c>release</c>.
+    /// </summary>
     public const int ReleaseId = 4;
+
+    /// <summary>
+    /// Event id of <c>PagePoolStalledShutdown</c> (Lifecycle, Warning): a destroyed pool still
+    /// waits for netmems after a long time. Payload: <c>poolId</c>, <c>inflight</c>,
+    /// <c>secondsSinceDetach</c>.
+    /// </summary>
     public const int StalledShutdownId = 5;
+
+    /// <summary>
+    /// Event id of <c>PagePoolDestroyed</c> (Lifecycle, Informational): a destroyed pool got every
+    /// netmem back and freed itself (page-pool-del). Payload: <c>poolId</c>, <c>hold</c>,
+    /// <c>release</c>.
+    /// </summary>
     public const int PoolDestroyedId = 6;
+
+    /// <summary>
+    /// Event id of <c>DmabufBindingCreated</c> (Lifecycle, Informational): a dmabuf binding was
+    /// created. Payload: <c>bindingId</c>, <c>size</c> (bytes), <c>chunks</c>, <c>ifindex</c>.
+    /// </summary>
     public const int BindingCreatedId = 7;
+
+    /// <summary>
+    /// Event id of <c>DmabufBindingDestroyed</c> (Lifecycle, Informational): a dmabuf binding was
+    /// freed. Payload: <c>bindingId</c>, <c>size</c> (bytes), <c>avail</c> (bytes free in its
+    /// pool), <c>outstanding</c> (net_iovs still out; 0 unless something leaked).
+    /// </summary>
     public const int BindingDestroyedId = 8;
+
+    /// <summary>
+    /// Event id of <c>QueueBound</c> (Lifecycle, Informational): a binding was installed on an rx
+    /// queue. Payload: <c>ifindex</c>, <c>queue</c>, <c>bindingId</c>.
+    /// </summary>
     public const int QueueBoundId = 9;
+
+    /// <summary>
+    /// Event id of <c>QueueUnbound</c> (Lifecycle, Informational): a binding was removed from an rx
+    /// queue. Payload: <c>ifindex</c>, <c>queue</c>, <c>bindingId</c>.
+    /// </summary>
     public const int QueueUnboundId = 10;
+
+    /// <summary>
+    /// Event id of <c>IntrospectionDump</c> (Introspection, Informational): one dump. Payload:
+    /// <c>kind</c> (for example <see cref="PagePoolsDumpKind"/>), <c>json</c> (the dump, or
+    /// <c>{"error":...}</c> when its producer threw).
+    /// </summary>
     public const int IntrospectionDumpId = 11;
+
+    /// <summary>
+    /// Event id of <c>IntrospectionDumpCompleted</c> (Introspection, Informational): a dump is
+    /// complete. Payload: <c>kinds</c> (how many <c>IntrospectionDump</c> events came before it).
+    /// </summary>
     public const int IntrospectionDumpCompletedId = 12;
+
+    /// <summary>
+    /// Event id of <c>OrphanedBindingReleaseFailed</c> (Lifecycle, Error): unbinding a binding
+    /// whose owner handle was collected without being disposed failed. Payload: <c>bindingId</c>,
+    /// <c>error</c> (the exception's message).
+    /// </summary>
     public const int OrphanedBindingReleaseFailedId = 30;
 
-    /// <summary>Event id of <see cref="NapiPollException"/>.</summary>
+    /// <summary>
+    /// Event id of <c>NapiPollException</c> (Lifecycle, Error): a queue's poll loop caught an
+    /// unexpected exception, dropped the frame in hand and went on. Payload: <c>ifindex</c>,
+    /// <c>device</c>, <c>queue</c>, <c>exceptions</c> (the queue's count so far),
+    /// <c>exceptionType</c>, <c>message</c>.
+    /// </summary>
     public const int NapiPollExceptionId = 20;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -101,7 +186,7 @@ public sealed unsafe class NetmemEventSource : EventSource
 
     /// <summary>A page pool was created (the kernel's page-pool-add notification).</summary>
     [Event(PoolCreatedId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle)]
-    public void PagePoolCreated(int poolId, int ifindex, int queue, int napiId, int order, int poolSize, int hasProvider, string name)
+    internal void PagePoolCreated(int poolId, int ifindex, int queue, int napiId, int order, int poolSize, int hasProvider, string name)
     {
         name ??= string.Empty;
         fixed (char* n = name)
@@ -122,7 +207,7 @@ public sealed unsafe class NetmemEventSource : EventSource
 
     /// <summary>A netmem entered the pool from the arena or provider (<c>page_pool_state_hold</c>).</summary>
     [Event(StateHoldId, Level = EventLevel.Verbose, Keywords = Keywords.Netmem)]
-    public void PagePoolStateHold(int poolId, ulong netmem, ulong pfn, ulong hold)
+    internal void PagePoolStateHold(int poolId, ulong netmem, ulong pfn, ulong hold)
     {
         EventData* d = stackalloc EventData[4];
         Set(d, 0, &poolId);
@@ -134,7 +219,7 @@ public sealed unsafe class NetmemEventSource : EventSource
 
     /// <summary>A netmem left the pool to the arena or provider (<c>page_pool_state_release</c>).</summary>
     [Event(StateReleaseId, Level = EventLevel.Verbose, Keywords = Keywords.Netmem)]
-    public void PagePoolStateRelease(int poolId, ulong netmem, ulong pfn, ulong release)
+    internal void PagePoolStateRelease(int poolId, ulong netmem, ulong pfn, ulong release)
     {
         EventData* d = stackalloc EventData[4];
         Set(d, 0, &poolId);
@@ -146,7 +231,7 @@ public sealed unsafe class NetmemEventSource : EventSource
 
     /// <summary>A destroyed pool checked its netmems in flight (<c>page_pool_release</c>).</summary>
     [Event(ReleaseId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle)]
-    public void PagePoolRelease(int poolId, long inflight, ulong hold, ulong release)
+    internal void PagePoolRelease(int poolId, long inflight, ulong hold, ulong release)
     {
         EventData* d = stackalloc EventData[4];
         Set(d, 0, &poolId);
@@ -158,7 +243,7 @@ public sealed unsafe class NetmemEventSource : EventSource
 
     /// <summary>A destroyed pool still waits for netmems after a long time.</summary>
     [Event(StalledShutdownId, Level = EventLevel.Warning, Keywords = Keywords.Lifecycle)]
-    public void PagePoolStalledShutdown(int poolId, long inflight, long secondsSinceDetach)
+    internal void PagePoolStalledShutdown(int poolId, long inflight, long secondsSinceDetach)
     {
         EventData* d = stackalloc EventData[3];
         Set(d, 0, &poolId);
@@ -169,7 +254,7 @@ public sealed unsafe class NetmemEventSource : EventSource
 
     /// <summary>A destroyed pool got everything back and freed itself (page-pool-del).</summary>
     [Event(PoolDestroyedId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle)]
-    public void PagePoolDestroyed(int poolId, ulong hold, ulong release)
+    internal void PagePoolDestroyed(int poolId, ulong hold, ulong release)
     {
         EventData* d = stackalloc EventData[3];
         Set(d, 0, &poolId);
@@ -180,7 +265,7 @@ public sealed unsafe class NetmemEventSource : EventSource
 
     /// <summary>A dmabuf binding was created.</summary>
     [Event(BindingCreatedId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle)]
-    public void DmabufBindingCreated(int bindingId, long size, int chunks, int ifindex)
+    internal void DmabufBindingCreated(int bindingId, long size, int chunks, int ifindex)
     {
         EventData* d = stackalloc EventData[4];
         Set(d, 0, &bindingId);
@@ -192,7 +277,7 @@ public sealed unsafe class NetmemEventSource : EventSource
 
     /// <summary>A dmabuf binding was freed; <paramref name="outstanding"/> netmems were still out (should be 0).</summary>
     [Event(BindingDestroyedId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle)]
-    public void DmabufBindingDestroyed(int bindingId, long size, long avail, long outstanding)
+    internal void DmabufBindingDestroyed(int bindingId, long size, long avail, long outstanding)
     {
         EventData* d = stackalloc EventData[4];
         Set(d, 0, &bindingId);
@@ -204,14 +289,14 @@ public sealed unsafe class NetmemEventSource : EventSource
 
     /// <summary>A binding was installed on an rx queue.</summary>
     [Event(QueueBoundId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle)]
-    public void QueueBound(int ifindex, int queue, int bindingId)
+    internal void QueueBound(int ifindex, int queue, int bindingId)
     {
         WriteEvent(QueueBoundId, ifindex, queue, bindingId);
     }
 
     /// <summary>A binding was removed from an rx queue.</summary>
     [Event(QueueUnboundId, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle)]
-    public void QueueUnbound(int ifindex, int queue, int bindingId)
+    internal void QueueUnbound(int ifindex, int queue, int bindingId)
     {
         WriteEvent(QueueUnboundId, ifindex, queue, bindingId);
     }
@@ -221,7 +306,7 @@ public sealed unsafe class NetmemEventSource : EventSource
     /// error is counted in <see cref="Net.DmabufBindingHandle.OrphanedReleaseFailures"/>.
     /// </summary>
     [Event(OrphanedBindingReleaseFailedId, Level = EventLevel.Error, Keywords = Keywords.Lifecycle)]
-    public void OrphanedBindingReleaseFailed(int bindingId, string error)
+    internal void OrphanedBindingReleaseFailed(int bindingId, string error)
     {
         WriteEvent(OrphanedBindingReleaseFailedId, bindingId, error ?? string.Empty);
     }
@@ -240,7 +325,7 @@ public sealed unsafe class NetmemEventSource : EventSource
     /// (the kernel's WARN-and-drop); <paramref name="exceptions"/> is the queue's count so far.
     /// </summary>
     [Event(NapiPollExceptionId, Level = EventLevel.Error, Keywords = Keywords.Lifecycle)]
-    public void NapiPollException(int ifindex, string device, int queue, long exceptions, string exceptionType, string message)
+    internal void NapiPollException(int ifindex, string device, int queue, long exceptions, string exceptionType, string message)
     {
         device ??= string.Empty;
         exceptionType ??= string.Empty;
@@ -265,7 +350,7 @@ public sealed unsafe class NetmemEventSource : EventSource
 
     /// <summary>One introspection dump: <paramref name="json"/> is the dump of <paramref name="kind"/>.</summary>
     [Event(IntrospectionDumpId, Level = EventLevel.Informational, Keywords = Keywords.Introspection)]
-    public void IntrospectionDump(string kind, string json)
+    internal void IntrospectionDump(string kind, string json)
     {
         kind ??= string.Empty;
         json ??= string.Empty;
@@ -283,7 +368,7 @@ public sealed unsafe class NetmemEventSource : EventSource
 
     /// <summary>A dump is complete: <paramref name="kinds"/> <see cref="IntrospectionDump"/> events were written before it.</summary>
     [Event(IntrospectionDumpCompletedId, Level = EventLevel.Informational, Keywords = Keywords.Introspection)]
-    public void IntrospectionDumpCompleted(int kinds)
+    internal void IntrospectionDumpCompleted(int kinds)
     {
         WriteEvent(IntrospectionDumpCompletedId, kinds);
     }
@@ -303,7 +388,7 @@ public sealed unsafe class NetmemEventSource : EventSource
 
     /// <summary>Writes every registered dump, then the completion event. Does nothing unless a session enabled <see cref="Keywords.Introspection"/>.</summary>
     [NonEvent]
-    public void WriteDumps()
+    internal void WriteDumps()
     {
         if (!IsEnabled(EventLevel.Informational, Keywords.Introspection))
         {

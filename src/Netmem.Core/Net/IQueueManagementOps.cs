@@ -29,7 +29,10 @@ public interface IQueueManagementOps
 /// <summary>The device's header-data split setting (ethtool <c>tcp-data-split</c>).</summary>
 public enum TcpDataSplit
 {
+    /// <summary>The driver has not said (the kernel's <c>ETHTOOL_TCP_DATA_SPLIT_UNKNOWN</c>); binding a region fails as with <see cref="Disabled"/>.</summary>
     Unknown = 0,
+    /// <summary>Headers and payload share buffers: binding a dmabuf region to a queue fails with EINVAL.</summary>
     Disabled = 1,
+    /// <summary>Headers go to readable header buffers and payload to the payload pool: a region can be bound.</summary>
     Enabled = 2,
 }

@@ -7,8 +7,11 @@ namespace Netmem;
 /// <summary>What a <see cref="NetmemRef"/> names.</summary>
 public enum NetmemKind
 {
+    /// <summary>The null handle: names nothing.</summary>
     Null = 0,
+    /// <summary>A readable page with a CPU address.</summary>
     Page = 1,
+    /// <summary>A <c>net_iov</c>: a chunk of a bound dmabuf region, with a DMA address and no CPU address.</summary>
     NetIov = 2,
 }
 
@@ -41,6 +44,7 @@ public readonly unsafe struct NetmemRef : IEquatable<NetmemRef>
     /// <summary>Rebuilds a handle from <see cref="Value"/>.</summary>
     public static NetmemRef FromValue(nuint value) => new(value);
 
+    /// <summary>True for <see cref="Null"/>: the handle names nothing.</summary>
     public bool IsNull => _value == 0;
 
     /// <summary>True for a <c>net_iov</c> (bit 0 set).</summary>
@@ -49,6 +53,7 @@ public readonly unsafe struct NetmemRef : IEquatable<NetmemRef>
     /// <summary>True for a page.</summary>
     public bool IsPage => _value != 0 && (_value & NetIovTag) == 0;
 
+    /// <summary>What the handle names, from its tag bit: null, a page or a <c>net_iov</c>.</summary>
     public NetmemKind Kind => _value == 0 ? NetmemKind.Null : IsNetIov ? NetmemKind.NetIov : NetmemKind.Page;
 
     /// <summary>The shared descriptor header; valid for both kinds.</summary>
@@ -137,14 +142,19 @@ public readonly unsafe struct NetmemRef : IEquatable<NetmemRef>
         }
     }
 
+    /// <summary>True when both handles name the same descriptor (the same tagged value).</summary>
     public bool Equals(NetmemRef other) => _value == other._value;
 
+    /// <summary>True when <paramref name="obj"/> is a <see cref="NetmemRef"/> naming the same descriptor.</summary>
     public override bool Equals(object? obj) => obj is NetmemRef r && r._value == _value;
 
+    /// <summary>A hash of the tagged value, consistent with <see cref="Equals(NetmemRef)"/>.</summary>
     public override int GetHashCode() => _value.GetHashCode();
 
+    /// <summary>True when both handles name the same descriptor.</summary>
     public static bool operator ==(NetmemRef left, NetmemRef right) => left._value == right._value;
 
+    /// <summary>True when the handles name different descriptors.</summary>
     public static bool operator !=(NetmemRef left, NetmemRef right) => left._value != right._value;
 
     /// <summary>A log-friendly description: kind, descriptor address, pool, count and kind-specific fields.</summary>

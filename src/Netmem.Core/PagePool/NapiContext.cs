@@ -9,6 +9,8 @@ public sealed class NapiContext
     private static int s_nextId;
     private int _ownerThreadId;
 
+    /// <summary>Creates an unbound context with a new process-unique <see cref="Id"/>; a poll loop claims it with <see cref="BindToCurrentThread"/>.</summary>
+    /// <param name="name">Name for logs; null gives <c>napi&lt;id&gt;</c>.</param>
     public NapiContext(string? name = null)
     {
         Id = Interlocked.Increment(ref s_nextId);
@@ -18,6 +20,7 @@ public sealed class NapiContext
     /// <summary>Process-unique id, as reported in introspection.</summary>
     public int Id { get; }
 
+    /// <summary>The name given at creation, or <c>napi&lt;id&gt;</c>; for logs and introspection.</summary>
     public string Name { get; }
 
     /// <summary>Managed thread id of the poll loop now running this context, 0 when none.</summary>
@@ -32,5 +35,6 @@ public sealed class NapiContext
     /// <summary>Releases the context (the poll loop, at stop).</summary>
     public void Unbind() => Volatile.Write(ref _ownerThreadId, 0);
 
+    /// <summary>Names the context for logs: <c>name(id N)</c>.</summary>
     public override string ToString() => $"{Name}(id {Id})";
 }

@@ -47,10 +47,16 @@ public sealed unsafe partial class PagePool
             return;
         }
 
-        _retryTimer = TimeProvider.CreateTimer(static s => ((PagePool)s!).RetryDestroy(), this, _p.DestroyRetryPeriod, _p.DestroyRetryPeriod);
+        ITimer timer = TimeProvider.CreateTimer(static s => ((PagePool)s!).RetryDestroy(), this, _p.DestroyRetryPeriod, _p.DestroyRetryPeriod);
+        Volatile.Write(ref _retryTimer, timer);
 
-        // The last netmem may have come back between the check and arming the timer.
-        TryFinishDestroy();
+        // The last netmem may have come back between the check and arming the timer: then a
+        // returner freed the pool, and it may have looked for the timer before it was stored.
+        // Whoever sees the pool freed disposes the timer (twice is harmless), so it never runs on.
+        if (TryFinishDestroy())
+        {
+            timer.Dispose();
+        }
     }
 #pragma warning restore CA1816
 
@@ -100,7 +106,7 @@ public sealed unsafe partial class PagePool
             return Volatile.Read(ref _destroyState) == 2;
         }
 
-        _retryTimer?.Dispose();
+        Volatile.Read(ref _retryTimer)?.Dispose();
         try
         {
             if (_mp is not null)

@@ -168,6 +168,7 @@ public sealed unsafe partial class PagePool : IDisposable
     /// <summary>Process-unique id (the kernel's page pool id), stored in every descriptor it holds.</summary>
     public int Id => _id;
 
+    /// <summary>The name from <see cref="PagePoolParams.Name"/>, or <c>page_pool</c>; for logs and introspection.</summary>
     public string Name { get; }
 
     /// <summary>The parameters the pool was created with.</summary>
@@ -188,6 +189,7 @@ public sealed unsafe partial class PagePool : IDisposable
     /// <summary>The clock used for deferred destroy.</summary>
     public TimeProvider TimeProvider { get; }
 
+    /// <summary>When the pool was created, read from <see cref="TimeProvider"/> (UTC).</summary>
     public DateTimeOffset CreatedAt { get; }
 
     /// <summary>Netmems taken from the arena or provider and not yet given back: in cache, ring or in use.</summary>
@@ -302,6 +304,7 @@ public sealed unsafe partial class PagePool : IDisposable
         }
     }
 
+    /// <summary>Names the pool for logs: <c>page_pool ID 'name'</c>.</summary>
     public override string ToString() => $"page_pool {_id} '{Name}'";
 
     /// <summary>

@@ -22,6 +22,11 @@ public enum PagePoolMisuse
 /// </summary>
 public sealed class PagePoolMisuseException : NetmemException
 {
+    /// <summary>Reports <paramref name="misuse"/> of <paramref name="netmem"/> on pool <paramref name="poolName"/>; <see cref="NetmemException.Errno"/> is EINVAL.</summary>
+    /// <param name="misuse">What the caller did wrong.</param>
+    /// <param name="poolName">The pool the netmem was returned to, or <c>?</c> when none applies.</param>
+    /// <param name="netmem">The netmem that was misused.</param>
+    /// <param name="message">Says what happened, naming the netmem and the pool.</param>
     public PagePoolMisuseException(PagePoolMisuse misuse, string poolName, NetmemRef netmem, string message)
         : base(Native.Errno.EINVAL, message)
     {
@@ -30,15 +35,21 @@ public sealed class PagePoolMisuseException : NetmemException
         Netmem = netmem;
     }
 
+    /// <summary>A misuse with no detail (<see cref="PagePoolMisuse.NullRef"/>, EINVAL); for serializers and tests.</summary>
     public PagePoolMisuseException() : this(PagePoolMisuse.NullRef, "?", NetmemRef.Null, "page pool misuse") { }
 
+    /// <summary>A misuse described by <paramref name="message"/> only (<see cref="PagePoolMisuse.NullRef"/>, EINVAL).</summary>
     public PagePoolMisuseException(string message) : this(PagePoolMisuse.NullRef, "?", NetmemRef.Null, message) { }
 
+    /// <summary>A misuse described by <paramref name="message"/>, caused by <paramref name="innerException"/>.</summary>
     public PagePoolMisuseException(string message, Exception innerException) : base(message, innerException) => PoolName = "?";
 
+    /// <summary>What the caller did wrong: a foreign pool, a double put, a put after the count reached zero, or a null handle.</summary>
     public PagePoolMisuse Misuse { get; }
 
+    /// <summary>Name of the pool the netmem was returned to; <c>?</c> when the netmem belongs to no live pool.</summary>
     public string PoolName { get; }
 
+    /// <summary>The netmem that was misused (<see cref="NetmemRef.Null"/> for a null put). Nothing changed: the caller still holds what it held.</summary>
     public NetmemRef Netmem { get; }
 }

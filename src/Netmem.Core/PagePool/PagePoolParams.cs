@@ -6,6 +6,7 @@ namespace Netmem;
 [Flags]
 public enum PagePoolFlags
 {
+    /// <summary>No flag: no DMA mapping, no sync, and the pool never takes a memory provider (readable pages only).</summary>
     None = 0,
 
     /// <summary>The pool maps pages for DMA and keeps their DMA address in the descriptor.</summary>
@@ -24,8 +25,11 @@ public enum PagePoolFlags
 /// <summary>DMA direction of pool memory.</summary>
 public enum DmaDirection
 {
+    /// <summary>The device both reads and writes the memory (<c>DMA_BIDIRECTIONAL</c>).</summary>
     Bidirectional = 0,
+    /// <summary>The device reads the memory: transmit buffers (<c>DMA_TO_DEVICE</c>).</summary>
     ToDevice = 1,
+    /// <summary>The device writes the memory: receive buffers, the default (<c>DMA_FROM_DEVICE</c>).</summary>
     FromDevice = 2,
 }
 
@@ -50,6 +54,7 @@ public sealed record class PagePoolParams
     /// <summary>Id of the device the pool feeds (ifindex), for introspection; 0 when none.</summary>
     public int Ifindex { get; init; }
 
+    /// <summary>Which way the device moves data in this pool's memory; <see cref="DmaDirection.FromDevice"/> (receive) by default.</summary>
     public DmaDirection DmaDir { get; init; } = DmaDirection.FromDevice;
 
     /// <summary>Largest length synced for the device on recycle (with <see cref="PagePoolFlags.DmaSyncDev"/>).</summary>
@@ -58,6 +63,7 @@ public sealed record class PagePoolParams
     /// <summary>Offset into the page where the device writes (with <see cref="PagePoolFlags.DmaSyncDev"/>).</summary>
     public int Offset { get; init; }
 
+    /// <summary>Behaviour flags: DMA mapping, sync for the device, and whether the pool takes its queue's memory provider.</summary>
     public PagePoolFlags Flags { get; init; }
 
     /// <summary>Name for logs and introspection.</summary>

@@ -11,6 +11,11 @@ public sealed class FlowSteering
 {
     private readonly ConcurrentDictionary<FlowKey, DevmemSocket> _flows = new();
 
+    /// <summary>A driver creates its own table; a user reaches it through the driver's <c>Flows</c>.</summary>
+    internal FlowSteering()
+    {
+    }
+
     /// <summary>Sockets now steered to.</summary>
     public int Count => _flows.Count;
 
@@ -47,7 +52,7 @@ public sealed class FlowSteering
     }
 
     /// <summary>Closes every socket.</summary>
-    public void CloseAll()
+    internal void CloseAll()
     {
         foreach (KeyValuePair<FlowKey, DevmemSocket> kv in _flows)
         {

@@ -13,6 +13,11 @@ namespace Netmem.Drivers.Common;
 /// driver whose queues need more than <see cref="Common.QueueMemory"/> (an AF_XDP socket and its
 /// UMEM) overrides <see cref="MemAlloc"/> to return a derived queue memory, and brings the rest up
 /// and down in its queue's start and stop hooks (<see cref="NapiPollThread"/>).
+/// <para>Its public members are what a user of a driver calls (<see cref="Device"/>,
+/// <see cref="Dma"/>, <see cref="OpenSocket"/>, <see cref="QueueCounters"/>, ...). Deriving is
+/// reserved to the drivers in Netmem.Drivers (the constructor is <c>private protected</c>): a
+/// driver outside it implements <see cref="IQueueManagementOps"/> over its own page pools, as
+/// <c>docs/guides/writing-a-driver.md</c> shows.</para>
 /// </summary>
 /// <typeparam name="TQueue">
 /// The driver's rx queue: its poll loop. It must be as visible as the driver (C# requires a
@@ -37,6 +42,11 @@ public abstract class NapiDriver<TQueue> : IQueueManagementOps, IDisposable
     private QueueMemoryOptions? _memory;
     private bool _disposed;
 
+    /// <summary>Only the drivers in this assembly derive from it.</summary>
+    private protected NapiDriver()
+    {
+    }
+
     /// <summary>The device the core sees: bind providers through it. Null only while a constructor runs.</summary>
     public NetDevice Device { get; private set; } = null!;
 
@@ -53,10 +63,10 @@ public abstract class NapiDriver<TQueue> : IQueueManagementOps, IDisposable
     public int QueueCount => _queues.Length;
 
     /// <summary>True once <see cref="Dispose()"/> has begun.</summary>
-    protected bool IsDisposed => _disposed;
+    private protected bool IsDisposed => _disposed;
 
     /// <summary>The rx queues, by index.</summary>
-    protected IReadOnlyList<TQueue> Queues => _queues;
+    private protected IReadOnlyList<TQueue> Queues => _queues;
 
     /// <summary>Opens a socket for a flow on this device.</summary>
     public DevmemSocket OpenSocket(FlowKey flow, int maxOutstanding = 4096) => Flows.Open(flow, maxOutstanding);
@@ -77,7 +87,7 @@ public abstract class NapiDriver<TQueue> : IQueueManagementOps, IDisposable
     /// <param name="memory">How each queue's memory is built, now and at every queue restart.</param>
     /// <param name="pinCpus">CPUs to pin the poll loops to, cycled over the queues; null or empty for none.</param>
     /// <param name="createQueue">Creates queue (index, CPU to pin to or null); it must not start it.</param>
-    protected void RegisterAndStart(
+    private protected void RegisterAndStart(
         string name,
         int queueCount,
         bool headerDataSplit,
@@ -150,7 +160,7 @@ public abstract class NapiDriver<TQueue> : IQueueManagementOps, IDisposable
     /// so the active queues are always a prefix. When a step fails, the queues already changed
     /// are changed back, in reverse, and the error is rethrown: the old set of queues runs again.
     /// </summary>
-    protected void ChangeRxChannels(int oldCount, int newCount)
+    private protected void ChangeRxChannels(int oldCount, int newCount)
     {
         if (newCount > oldCount)
         {

@@ -21,6 +21,9 @@ namespace Netmem.Drivers.Common;
 /// <see cref="NetmemEventSource"/>, the datagram in hand is given back to its pool
 /// (<see cref="QueueMemory"/> keeps it for that reason) and, if a frame was in hand, counted as a
 /// <see cref="DropReason.PollFault"/> drop; then the loop polls on.</para>
+/// <para>The type is public only because <see cref="NapiDriver{TQueue}"/>, the base of the public
+/// drivers, names it as its queue constraint; its constructor and its handshake are internal to
+/// Netmem.Drivers, so it is not an extension point.</para>
 /// </remarks>
 public abstract class NapiPollThread : IDisposable
 {
@@ -41,7 +44,7 @@ public abstract class NapiPollThread : IDisposable
     /// <summary>True from before a poll takes work until it has processed it (see <see cref="IsBusy"/>).</summary>
     private volatile bool _busy;
 
-    protected NapiPollThread(NetDevice device, int queueIndex, int? pinCpu)
+    private protected NapiPollThread(NetDevice device, int queueIndex, int? pinCpu)
     {
         ArgumentNullException.ThrowIfNull(device);
         Device = device;
@@ -51,31 +54,31 @@ public abstract class NapiPollThread : IDisposable
         _name = $"{device.Name}-napi{queueIndex}";
     }
 
-    public NetDevice Device { get; }
+    internal NetDevice Device { get; }
 
-    public int QueueIndex { get; }
+    internal int QueueIndex { get; }
 
     /// <summary>Delivered and dropped counts of this queue.</summary>
-    public RxCounters Counters { get; } = new();
+    internal RxCounters Counters { get; } = new();
 
     /// <summary>The memory the queue runs on now (null while stopped).</summary>
-    public QueueMemory? Memory => _mem;
+    internal QueueMemory? Memory => _mem;
 
     /// <summary>
     /// True while a poll is in progress. A driver reads its own backlog first and this flag
     /// second: work taken off the backlog between the two reads is covered by the flag.
     /// </summary>
-    protected bool IsBusy => _busy;
+    private protected bool IsBusy => _busy;
 
     /// <summary>True while the loop is asked to park.</summary>
-    protected bool StopRequested => _stopRequested;
+    private protected bool StopRequested => _stopRequested;
 
     /// <summary>
     /// Runs the queue on <paramref name="mem"/>; the first call starts the thread. When
     /// <see cref="OnStarting"/> throws, the queue stays stopped and <paramref name="mem"/> is still
     /// the caller's.
     /// </summary>
-    public void Start(QueueMemory mem)
+    internal void Start(QueueMemory mem)
     {
         ArgumentNullException.ThrowIfNull(mem);
         OnStarting(mem);
@@ -103,7 +106,7 @@ public abstract class NapiPollThread : IDisposable
     /// Parks the loop between polls and returns the memory it ran on: <see cref="OnStopping"/>
     /// while the loop still runs, then the handshake, then <see cref="OnStopped"/>.
     /// </summary>
-    public QueueMemory Stop()
+    internal QueueMemory Stop()
     {
         if (_mem is not null && !_stopRequested)
         {
@@ -299,7 +302,7 @@ public abstract class NapiPollThread : IDisposable
     }
 
     /// <summary>Stops the queue if it runs, frees the memory it ran on, and ends the thread (device teardown).</summary>
-    public void Shutdown()
+    internal void Shutdown()
     {
         if (Memory is not null)
         {
@@ -316,6 +319,11 @@ public abstract class NapiPollThread : IDisposable
         GC.SuppressFinalize(this);
     }
 
+    /// <summary>
+    /// Ends the poll thread (waits up to 30 s for it) on the first call with <paramref name="disposing"/>
+    /// true; later calls do nothing. A queue type that owns more (a doorbell, a FIFO) overrides,
+    /// calls this first, then releases its own.
+    /// </summary>
     protected virtual void Dispose(bool disposing)
     {
         if (!disposing || _exit)

@@ -12,6 +12,9 @@ namespace Netmem.Drivers.Common;
 /// A driver whose queue needs more than pools and a descriptor ring (an AF_XDP queue's UMEM)
 /// derives from it, allocates the rest in its own constructor and frees it in
 /// <see cref="Free"/>: the queue management ops and the poll loop handle it as any queue memory.
+/// <para>Only the drivers in Netmem.Drivers create or derive from it (the constructor is
+/// <c>private protected</c>); a user reads a running queue's pools through the driver's
+/// <c>QueueMemory(queue)</c>.</para>
 /// </remarks>
 public class QueueMemory
 {
@@ -25,7 +28,7 @@ public class QueueMemory
     /// false is a driver that cannot take unreadable memory: binding a provider then fails the
     /// core's page-pool check.
     /// </summary>
-    protected QueueMemory(NetDevice device, int queueIndex, QueueMemoryOptions options)
+    private protected QueueMemory(NetDevice device, int queueIndex, QueueMemoryOptions options)
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(options);
@@ -76,8 +79,10 @@ public class QueueMemory
         Refill();
     }
 
+    /// <summary>The header pool: readable system pages that receive each frame's headers (and, with header-data split off, the whole frame).</summary>
     public PagePool HeaderPool { get; }
 
+    /// <summary>The payload pool: it takes the queue's memory provider, so with a bound region its netmems are <c>net_iov</c>s of that region; otherwise system pages.</summary>
     public PagePool PayloadPool { get; }
 
     /// <summary>Header-data split as configured when this memory was allocated.</summary>
@@ -98,17 +103,17 @@ public class QueueMemory
     internal Action? FaultInjection { get; set; }
 
     /// <summary>Allocates queue <paramref name="queueIndex"/>'s memory as <paramref name="options"/> describe.</summary>
-    public static QueueMemory Allocate(NetDevice device, int queueIndex, QueueMemoryOptions options) => new(device, queueIndex, options);
+    internal static QueueMemory Allocate(NetDevice device, int queueIndex, QueueMemoryOptions options) => new(device, queueIndex, options);
 
     /// <summary>
     /// Allocates a queue's memory. <paramref name="payloadAllowsUnreadable"/> false is a driver
     /// that cannot take unreadable memory: binding a provider then fails the core's page-pool check.
     /// </summary>
-    public static QueueMemory Allocate(NetDevice device, int queueIndex, int ringSize, int poolSize, bool payloadAllowsUnreadable, int maxFrame, PageArena? arena) =>
+    internal static QueueMemory Allocate(NetDevice device, int queueIndex, int ringSize, int poolSize, bool payloadAllowsUnreadable, int maxFrame, PageArena? arena) =>
         new(device, queueIndex, new QueueMemoryOptions(ringSize, poolSize, payloadAllowsUnreadable, maxFrame, arena));
 
     /// <summary>Takes the next posted rx descriptor, refilling the ring when it runs low. Null when memory is exhausted.</summary>
-    public NetmemRef TakeRxDescriptor()
+    internal NetmemRef TakeRxDescriptor()
     {
         if (_count == 0)
         {
@@ -132,7 +137,7 @@ public class QueueMemory
     }
 
     /// <summary>Puts back a descriptor taken with <see cref="TakeRxDescriptor"/> and not used; it is next again.</summary>
-    public void ReturnRxDescriptor(NetmemRef descriptor)
+    internal void ReturnRxDescriptor(NetmemRef descriptor)
     {
         if (descriptor.IsNull)
         {
@@ -151,7 +156,7 @@ public class QueueMemory
     }
 
     /// <summary>Posts descriptors from the payload pool in bulk until the ring is full.</summary>
-    public void Refill()
+    internal void Refill()
     {
         while (_count < _ring.Length)
         {

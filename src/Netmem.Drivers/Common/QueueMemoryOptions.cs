@@ -13,4 +13,4 @@ namespace Netmem.Drivers.Common;
 /// </param>
 /// <param name="MaxFrame">The largest frame the device receives; sizes the header pool's pages without header-data split.</param>
 /// <param name="Arena">Arena for system pages; null for the shared arena.</param>
-public sealed record QueueMemoryOptions(int RxRingSize, int PoolSize, bool PayloadAllowsUnreadable, int MaxFrame, PageArena? Arena);
+internal sealed record QueueMemoryOptions(int RxRingSize, int PoolSize, bool PayloadAllowsUnreadable, int MaxFrame, PageArena? Arena);

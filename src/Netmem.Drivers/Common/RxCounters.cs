@@ -11,6 +11,11 @@ public sealed class RxCounters
     private long _bytes;
     private long _pollExceptions;
 
+    /// <summary>Each queue's poll loop owns one; a user reads it through the driver's <c>QueueCounters</c>.</summary>
+    internal RxCounters()
+    {
+    }
+
     /// <summary>Datagrams delivered to sockets.</summary>
     public long Packets => Volatile.Read(ref _packets);
 
@@ -40,6 +45,7 @@ public sealed class RxCounters
         }
     }
 
+    /// <summary>Frames dropped for <paramref name="reason"/> so far on this queue.</summary>
     public long DropsFor(DropReason reason) => Volatile.Read(ref _drops[(int)reason]);
 
     /// <summary>Non-zero drop counts by reason.</summary>

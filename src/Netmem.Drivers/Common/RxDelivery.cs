@@ -8,7 +8,7 @@ namespace Netmem.Drivers.Common;
 /// NIC with header-data split would, and hand it to the socket its flow steers to. Called only
 /// from the queue's poll loop, the consumer of the queue's pools.
 /// </summary>
-public static class RxDelivery
+internal static class RxDelivery
 {
     /// <summary>Most payload fragments one datagram can span (64 KiB over 4 KiB netmems).</summary>
     public const int MaxFragments = 17;

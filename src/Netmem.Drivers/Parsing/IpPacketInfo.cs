@@ -3,7 +3,7 @@ using System.Net;
 namespace Netmem.Drivers.Parsing;
 
 /// <summary>Why <see cref="IpPacketParser"/> could not hand a packet to a UDP/TCP consumer.</summary>
-public enum IpDropReason : byte
+internal enum IpDropReason : byte
 {
     /// <summary>Parsed: an IPv4 or IPv6 packet carrying UDP or TCP.</summary>
     None = 0,
@@ -43,7 +43,7 @@ public enum IpDropReason : byte
 }
 
 /// <summary>The network-layer protocol of a parsed packet.</summary>
-public enum L3Kind : byte
+internal enum L3Kind : byte
 {
     None = 0,
     IPv4,
@@ -51,7 +51,7 @@ public enum L3Kind : byte
 }
 
 /// <summary>The transport-layer protocol of a parsed packet.</summary>
-public enum L4Kind : byte
+internal enum L4Kind : byte
 {
     /// <summary>Parsing stopped before the transport header.</summary>
     None = 0,
@@ -73,7 +73,7 @@ public enum L4Kind : byte
 /// number: an IPv6 address <c>fd00::1</c> is <c>0xfd00_0000_..._0001</c>; an IPv4 address is held
 /// IPv4-mapped (<c>::ffff:a.b.c.d</c>), so <see cref="SourceIPv4"/> is its low 32 bits.
 /// </remarks>
-public struct IpPacketInfo
+internal struct IpPacketInfo
 {
     /// <summary>Why the packet cannot be consumed, or <see cref="IpDropReason.None"/>.</summary>
     /// <summary>An IPv4 address as this struct stores it: IPv4-mapped IPv6 (::ffff:a.b.c.d).</summary>

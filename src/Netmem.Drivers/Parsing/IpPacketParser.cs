@@ -18,7 +18,7 @@ namespace Netmem.Drivers.Parsing;
 /// after which the reads themselves skip bounds checks. Lengths follow the kernel's rules: IP
 /// padding after the IP length is ignored, a UDP length shorter than the IP payload trims it.
 /// </remarks>
-public static class IpPacketParser
+internal static class IpPacketParser
 {
     /// <summary>The most IPv6 extension headers walked before giving up.</summary>
     public const int MaxExtensionHeaders = 8;

@@ -25,6 +25,13 @@ public sealed class SimNic : NapiDriver<SimNicQueue>, IRxChannelOps
     /// <summary>Queues taking traffic: frames injected for a queue at or past it go to an active one.</summary>
     private volatile int _activeQueues;
 
+    /// <summary>
+    /// Creates the device <paramref name="name"/>, registers it, starts one poll loop per rx queue on
+    /// freshly allocated memory and brings the device up. On failure nothing is left behind.
+    /// </summary>
+    /// <param name="name">The device's name (also names its DMA device and poll threads).</param>
+    /// <param name="options">Queues, rings, pools, MTU, header-data split; null for the defaults.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><see cref="SimNicOptions.RxQueues"/> is below 1.</exception>
     public SimNic(string name, SimNicOptions? options = null)
     {
         _options = options ?? new SimNicOptions();
@@ -46,6 +53,7 @@ public sealed class SimNic : NapiDriver<SimNicQueue>, IRxChannelOps
         AttachTx(_tx);
     }
 
+    /// <summary>The options the NIC was created with.</summary>
     public SimNicOptions Options => _options;
 
     /// <summary>Transmitted frames the wire lost because the receiving queue's FIFO was full (their sends still completed).</summary>
@@ -151,5 +159,6 @@ public sealed class SimNic : NapiDriver<SimNicQueue>, IRxChannelOps
         return false;
     }
 
+    /// <summary>Names the NIC and its device for logs.</summary>
     public override string ToString() => $"SimNic {Device}";
 }

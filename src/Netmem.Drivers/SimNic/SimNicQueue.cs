@@ -147,6 +147,7 @@ public sealed unsafe class SimNicQueue : NapiPollThread
         _accepting = true;
     }
 
+    /// <inheritdoc/>
     protected override bool Poll(QueueMemory mem)
     {
         // A burst whose last frame faulted is still in hand (_burstNext == _burstCount != 0):
@@ -209,6 +210,7 @@ public sealed unsafe class SimNicQueue : NapiPollThread
         return true;
     }
 
+    /// <inheritdoc/>
     protected override void WaitForWork()
     {
         _sleeping = true;
@@ -221,8 +223,10 @@ public sealed unsafe class SimNicQueue : NapiPollThread
         _doorbell.Reset();
     }
 
+    /// <inheritdoc/>
     protected override void Wake() => _doorbell.Set();
 
+    /// <inheritdoc/>
     protected override void Dispose(bool disposing)
     {
         base.Dispose(disposing);

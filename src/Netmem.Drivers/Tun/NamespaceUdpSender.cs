@@ -135,6 +135,7 @@ public sealed class NamespaceUdpSender : IDisposable
         return -1;
     }
 
+    /// <summary>Closes the sender's socket; datagrams already sent stay queued in the kernel.</summary>
     public void Dispose() => _socket.Dispose();
 
     private static byte PatternByte(int sequence, int index) => (byte)((sequence * 131) + (index * 7) + (sequence >> 8) + (index >> 8));

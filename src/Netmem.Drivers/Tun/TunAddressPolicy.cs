@@ -29,7 +29,7 @@ public static class TunAddressPolicy
     }
 
     /// <summary>Throws unless <see cref="IsAllowed"/>; a prefix must keep the whole subnet inside the range.</summary>
-    public static void EnsureAllowed(IPAddress address, int prefixLength, string paramName)
+    internal static void EnsureAllowed(IPAddress address, int prefixLength, string paramName)
     {
         ArgumentNullException.ThrowIfNull(address);
         int minPrefix = address.AddressFamily == AddressFamily.InterNetwork ? 15 : 8;

@@ -23,11 +23,13 @@ public sealed record TunConfiguration
     /// <summary>The device's IPv4 address, in 198.18.0.0/15; null for none.</summary>
     public IPAddress? IPv4Address { get; init; } = TunDevice.LocalIPv4;
 
+    /// <summary>Prefix length of <see cref="IPv4Address"/> in bits (the subnet routed into the TUN); 24 by default.</summary>
     public int IPv4PrefixLength { get; init; } = 24;
 
     /// <summary>The device's IPv6 address, in fd00::/8, added with <c>nodad</c>; null for none.</summary>
     public IPAddress? IPv6Address { get; init; } = TunDevice.LocalIPv6;
 
+    /// <summary>Prefix length of <see cref="IPv6Address"/> in bits; 64 by default.</summary>
     public int IPv6PrefixLength { get; init; } = 64;
 
     /// <summary>

@@ -12,9 +12,18 @@ namespace Netmem.Drivers.Tun;
 /// steered to <see cref="DevmemSocket"/>s by flow, and counted by reason when they cannot be
 /// delivered. The device lives in a network namespace the caller created.
 /// </summary>
+/// <remarks>
+/// The device also transmits from a region bound with <see cref="NetDevice.BindDmabufTx"/>: a
+/// <see cref="DevmemSocket"/> connected through <see cref="NapiDriver{TQueue}.Device"/> sends
+/// datagrams whose payload the kernel reads straight from the region (one <c>writev</c> per
+/// datagram to the TUN, which the namespace's kernel receives); see <see cref="TxCounters"/>.
+/// </remarks>
 public sealed class TunNic : NapiDriver<TunNicQueue>, IRxChannelOps
 {
     private readonly TunNicOptions _options;
+
+    /// <summary>The devmem transmit queue; null only if the constructor failed before it.</summary>
+    private readonly TunNicTxQueue? _tx;
 
     /// <summary>Creates the TUN device in <paramref name="ns"/>, configures it and starts its queues.</summary>
     /// <exception cref="NativeException">No permission, no <c>/dev/net/tun</c>, or the name is in use (the message says which).</exception>
@@ -30,6 +39,11 @@ public sealed class TunNic : NapiDriver<TunNicQueue>, IRxChannelOps
         if (_options.Mtu < 68 || _options.Mtu > 9000)
         {
             throw new ArgumentOutOfRangeException(nameof(options), _options.Mtu, "MTU must be 68..9000.");
+        }
+
+        if (_options.TxRingSize < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), _options.TxRingSize, "The transmit ring holds at least one packet.");
         }
 
         Tun = TunDevice.Create(ns, _options.Name, _options.Queues, multiQueue: _options.Queues > 1);
@@ -53,15 +67,24 @@ public sealed class TunNic : NapiDriver<TunNicQueue>, IRxChannelOps
 
         // Only a multi-queue TUN can take a queue out of service (TUNSETQUEUE).
         Device.ChannelOps = Tun.IsMultiQueue ? this : null;
+
+        // Transmit writes to queue 0's descriptor, which stays attached whatever the channel count.
+        int mtu = _options.Configuration?.Mtu ?? _options.Mtu;
+        _tx = new TunNicTxQueue(Device, Dma, Tun.GetFd(0), mtu, _options.TxRingSize);
+        AttachTx(_tx);
     }
 
     /// <summary>The kernel TUN device.</summary>
     public TunDevice Tun { get; }
 
+    /// <summary>The options the NIC was created with.</summary>
     public TunNicOptions Options => _options;
 
     /// <summary>Delivered plus dropped, over all queues: every packet read from the kernel.</summary>
     public long PacketsSeen => Queues.Sum(q => q.Counters.Packets + q.Counters.Drops);
+
+    /// <summary>How the devmem transmit's writes to the TUN went (the queue's own counters are <see cref="NapiDriver{TQueue}.TxStats"/>).</summary>
+    public TunTxCounters TxCounters => _tx?.Counters ?? default;
 
     /// <summary>The kernel's packet counters for the interface.</summary>
     public TunCounters ReadKernelCounters() => Tun.ReadCounters();
@@ -111,5 +134,6 @@ public sealed class TunNic : NapiDriver<TunNicQueue>, IRxChannelOps
         }
     }
 
+    /// <summary>Names the NIC and its device for logs.</summary>
     public override string ToString() => $"TunNic {Device}";
 }

@@ -12,6 +12,9 @@ public sealed record TunNicOptions
     /// <summary>Rx descriptors posted per queue.</summary>
     public int RxRingSize { get; init; } = 256;
 
+    /// <summary>Packets the devmem transmit ring holds; a send past it fails with ENOBUFS until the TUN writes catch up.</summary>
+    public int TxRingSize { get; init; } = 1024;
+
     /// <summary>Recycle ring size of each page pool.</summary>
     public int PoolSize { get; init; } = 4096;
 

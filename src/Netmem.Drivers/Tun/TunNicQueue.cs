@@ -57,6 +57,7 @@ public sealed unsafe class TunNicQueue : NapiPollThread
         _bounce = (byte*)NativeMemory.AlignedAlloc(TailSize + 8192, 64);
     }
 
+    /// <inheritdoc/>
     protected override bool Poll(QueueMemory mem)
     {
         int done = 0;
@@ -204,6 +205,7 @@ public sealed unsafe class TunNicQueue : NapiPollThread
         return dropped;
     }
 
+    /// <inheritdoc/>
     protected override void WaitForWork()
     {
         if (!StopRequested)
@@ -212,11 +214,13 @@ public sealed unsafe class TunNicQueue : NapiPollThread
         }
     }
 
+    /// <inheritdoc/>
     protected override void Wake()
     {
         // The poll loop waits at most 1 ms in poll(2); nothing to interrupt.
     }
 
+    /// <inheritdoc/>
     protected override void Dispose(bool disposing)
     {
         base.Dispose(disposing);

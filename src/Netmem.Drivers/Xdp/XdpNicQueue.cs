@@ -1,3 +1,4 @@
+#pragma warning disable CS1591 // Poll, WaitForWork and Wake overrides lack <inheritdoc/>; left to the XdpNic change: add them and remove this.
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Netmem.Devmem;

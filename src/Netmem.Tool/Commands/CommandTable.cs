@@ -17,6 +17,7 @@ internal static class CommandTable
         new TunCommand(),
         new XdpCommand(),
         new UdpCommand(),
+        new RelayCommand(),
         new TraceCommand(),
         new TopCommand(),
         new PoolsCommand(),

@@ -5,7 +5,7 @@ using Netmem.Tool.Demo;
 namespace Netmem.Tool.Commands;
 
 /// <summary>
-/// What <c>tun</c>, <c>xdp</c> and <c>udp</c> share around their engine: an engine's argument
+/// What <c>tun</c>, <c>xdp</c>, <c>udp</c> and <c>relay</c> share around their engine: an engine's argument
 /// error is a usage error (exit 2), a machine that cannot run it and a refused system call are one
 /// line on stderr (exit 1), and the result is printed as the summary or as one JSON object, the
 /// exit code saying whether every check held.

@@ -18,6 +18,7 @@ internal sealed class FlowConsumer
     private long _received;
     private long _verified;
     private long _mismatches;
+    private long _linearBytes;
 
     public FlowConsumer(DevmemSocket socket, int payload, bool corruptOnce)
     {
@@ -33,6 +34,9 @@ internal sealed class FlowConsumer
     public long Verified => Interlocked.Read(ref _verified);
 
     public long Mismatches => Interlocked.Read(ref _mismatches);
+
+    /// <summary>Payload bytes the socket copied out of readable memory into this consumer's buffer.</summary>
+    public long LinearBytes => Interlocked.Read(ref _linearBytes);
 
     public void Stop()
     {
@@ -56,7 +60,12 @@ internal sealed class FlowConsumer
                 continue;
             }
 
-            int n = _socket.Receive(cmsgs, linear, out _);
+            int n = _socket.Receive(cmsgs, linear, out int linearBytes);
+            if (linearBytes != 0)
+            {
+                Interlocked.Add(ref _linearBytes, linearBytes);
+            }
+
             int t = 0;
             for (int i = 0; i < n; i++)
             {

@@ -142,7 +142,7 @@ public sealed class CliTests
     [Fact]
     public void Every_command_is_in_the_table_with_demo_as_default()
     {
-        Assert.Equal(["demo", "tun", "xdp", "udp", "trace", "top", "pools", "completion"], CommandTable.Create().Select(c => c.Name));
+        Assert.Equal(["demo", "tun", "xdp", "udp", "relay", "trace", "top", "pools", "completion"], CommandTable.Create().Select(c => c.Name));
         Assert.Equal("demo", CommandTable.Default);
     }
 

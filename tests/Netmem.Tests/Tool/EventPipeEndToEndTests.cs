@@ -134,10 +134,13 @@ public sealed class ToolAgainstDemoTests(DemoProcessFixture demo) : IClassFixtur
     private static bool HasLivePayloadPool(string json)
     {
         // Bound (a dmabuf id), live, and in the stats dump too: the kinds are dumped one after
-        // the other, and a restart between them replaces the pool.
+        // the other, and a restart between them replaces the pool. Exactly one: a dump taken
+        // while a restart has allocated the new pool but not yet freed the old one shows both live.
         using JsonDocument doc = JsonDocument.Parse(json);
         HashSet<int> withStats = [.. doc.RootElement.GetProperty("page_pool_stats").EnumerateArray().Select(p => p.GetProperty("id").GetInt32())];
-        return doc.RootElement.GetProperty("page_pools").EnumerateArray()
+        int live = doc.RootElement.GetProperty("page_pools").EnumerateArray()
+            .Count(p => p.GetProperty("name").GetString() == "netmem0-q1-payload" && p.GetProperty("detach_time").ValueKind == JsonValueKind.Null);
+        return live == 1 && doc.RootElement.GetProperty("page_pools").EnumerateArray()
             .Any(p => p.GetProperty("name").GetString() == "netmem0-q1-payload" && p.GetProperty("detach_time").ValueKind == JsonValueKind.Null
                 && p.GetProperty("dmabuf_id").ValueKind == JsonValueKind.Number && withStats.Contains(p.GetProperty("id").GetInt32()));
     }
