@@ -54,7 +54,7 @@ internal sealed unsafe class XskRing
     /// <summary>Entries the producer published and the consumer has not released (a fresh read of both indices).</summary>
     public uint Outstanding => Volatile.Read(ref *_producer) - Volatile.Read(ref *_consumer);
 
-    // ---- producer side (fill ring) ----
+    // ---- producer side (fill and tx rings) ----
 
     /// <summary>How many slots the producer may write now, at most <paramref name="wanted"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -74,6 +74,14 @@ internal sealed unsafe class XskRing
     /// <summary>Writes address <paramref name="addr"/> at producer slot <paramref name="i"/> past the cached producer index.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void WriteAddress(uint i, ulong addr) => ((ulong*)_descs)[(_cachedProducer + i) & _mask] = addr;
+
+    /// <summary>Writes a tx descriptor at producer slot <paramref name="i"/> past the cached producer index.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void WriteDescriptor(uint i, ulong addr, uint length, uint options)
+    {
+        XdpDesc* d = (XdpDesc*)_descs + ((_cachedProducer + i) & _mask);
+        *d = new XdpDesc(addr, length, options);
+    }
 
     /// <summary>Publishes <paramref name="count"/> written slots to the kernel (release store).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -119,6 +127,16 @@ internal sealed unsafe class XskRing
 /// <summary><c>struct xdp_desc</c>: a frame's address in the UMEM, its length, options.</summary>
 internal readonly struct XdpDesc
 {
+    /// <summary><c>XDP_PKT_CONTD</c>: the frame goes on in the next descriptor (multi-buffer).</summary>
+    public const uint PacketContinues = 1;
+
+    public XdpDesc(ulong address, uint length, uint options)
+    {
+        Address = address;
+        Length = length;
+        Options = options;
+    }
+
     /// <summary>The frame's first byte, as an offset in the UMEM.</summary>
     public readonly ulong Address;
 

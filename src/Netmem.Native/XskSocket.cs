@@ -26,8 +26,9 @@ public readonly record struct XskStatistics(ulong RxDropped, ulong RxInvalidDesc
 }
 
 /// <summary>
-/// An AF_XDP socket with its UMEM registration and rings: the fill and rx rings a receiver uses
-/// (tx and completion exist because the kernel requires them, sized minimally).
+/// An AF_XDP socket with its UMEM registration and rings: the fill and rx rings a receiver uses,
+/// and, when asked for, the tx ring and a completion ring of the same size for a sender (without
+/// a tx ring the completion ring exists only because the kernel requires it, sized minimally).
 /// </summary>
 /// <remarks>
 /// <para>Setup follows <c>net/xdp/xsk.c</c>: <c>socket(AF_XDP)</c> (CAP_NET_RAW), register the
@@ -62,7 +63,9 @@ internal sealed unsafe class XskSocket : IDisposable
     private const ushort XdpCopy = 1 << 1;
     private const ushort XdpZeroCopy = 1 << 2;
     private const ushort XdpUseNeedWakeup = 1 << 3;
+    private const ushort XdpUseSg = 1 << 4;
     private const long PgoffRxRing = 0;
+    private const long PgoffTxRing = 0x80000000;
     private const long PgoffFillRing = 0x100000000;
     private const long PgoffCompletionRing = 0x180000000;
     private const int MsgDontwait = 0x40;
@@ -128,8 +131,17 @@ internal sealed unsafe class XskSocket : IDisposable
     /// <summary>The rx ring: the kernel hands user space received frames.</summary>
     public XskRing Rx { get; private set; } = null!;
 
-    /// <summary>The completion ring (transmit; unused by a receiver but required by the kernel).</summary>
+    /// <summary>The completion ring: the kernel hands back the UMEM address of each transmit descriptor it is done with, in order.</summary>
     public XskRing Completion { get; private set; } = null!;
+
+    /// <summary>The tx ring (user space hands the kernel frames to send), or null when the socket was created without one.</summary>
+    public XskRing? Tx { get; private set; }
+
+    /// <summary>
+    /// Whether the socket is bound with <c>XDP_USE_SG</c>: a transmitted frame may span several tx
+    /// descriptors, every one but the last carrying <c>XDP_PKT_CONTD</c>.
+    /// </summary>
+    public bool MultiBuffer { get; private set; }
 
     /// <summary>The mode <see cref="Bind"/> settled on.</summary>
     public XskMode Mode { get; private set; }
@@ -148,11 +160,21 @@ internal sealed unsafe class XskSocket : IDisposable
     /// [<paramref name="umem"/>, +<paramref name="umemLength"/>) as its UMEM in chunks of
     /// <paramref name="chunkSize"/> bytes, with fill and rx rings of the given sizes (powers of two).
     /// </summary>
+    /// <remarks>
+    /// With <paramref name="txRingSize"/> &gt; 0 the socket also gets a tx ring of that size and a
+    /// completion ring of the same size (each transmit descriptor comes back there once); with 0
+    /// it has no tx ring and a one-entry completion ring.
+    /// </remarks>
     /// <exception cref="NativeException">EPERM without CAP_NET_RAW; EINVAL for a UMEM that is not page aligned or a chunk size outside 2048..4096 aligned; ENOMEM when the pages cannot be pinned (RLIMIT_MEMLOCK).</exception>
-    public static XskSocket Create(nint umem, ulong umemLength, int chunkSize, int fillRingSize, int rxRingSize, int headroom = 0)
+    public static XskSocket Create(nint umem, ulong umemLength, int chunkSize, int fillRingSize, int rxRingSize, int headroom = 0, int txRingSize = 0)
     {
         CheckRingSize(fillRingSize, nameof(fillRingSize));
         CheckRingSize(rxRingSize, nameof(rxRingSize));
+        if (txRingSize != 0)
+        {
+            CheckRingSize(txRingSize, nameof(txRingSize));
+        }
+
         int fd = Libc.Socket(AfXdp, SockRaw | SockCloexec, 0);
         if (fd < 0)
         {
@@ -170,9 +192,15 @@ internal sealed unsafe class XskSocket : IDisposable
         {
             s.RegisterUmem();
             s.SetOption(XdpUmemFillRing, fillRingSize, "XDP_UMEM_FILL_RING");
-            s.SetOption(XdpUmemCompletionRing, 1, "XDP_UMEM_COMPLETION_RING");
+            int completionRingSize = Math.Max(txRingSize, 1);
+            s.SetOption(XdpUmemCompletionRing, completionRingSize, "XDP_UMEM_COMPLETION_RING");
             s.SetOption(XdpRxRing, rxRingSize, "XDP_RX_RING");
-            s.MapRings((uint)fillRingSize, (uint)rxRingSize);
+            if (txRingSize != 0)
+            {
+                s.SetOption(XdpTxRing, txRingSize, "XDP_TX_RING");
+            }
+
+            s.MapRings((uint)fillRingSize, (uint)rxRingSize, (uint)txRingSize, (uint)completionRingSize);
             return s;
         }
         catch
@@ -186,6 +214,10 @@ internal sealed unsafe class XskSocket : IDisposable
     /// Binds to queue <paramref name="queueId"/> of interface <paramref name="ifIndex"/> with
     /// <c>XDP_USE_NEED_WAKEUP</c>: zero-copy first unless <paramref name="copyOnly"/>, then copy
     /// mode where the driver cannot do zero-copy. <see cref="Mode"/> says which one is in use.
+    /// With <paramref name="multiBuffer"/> each mode is tried with <c>XDP_USE_SG</c> first and,
+    /// when the kernel refuses that (EOPNOTSUPP from a driver without multi-buffer support, EINVAL
+    /// from a kernel that does not know the flag), without it; <see cref="MultiBuffer"/> says
+    /// which one took.
     /// </summary>
     /// <remarks>
     /// A socket closed on the same queue releases its hold on the queue in deferred kernel work
@@ -193,7 +225,7 @@ internal sealed unsafe class XskSocket : IDisposable
     /// bind retries EBUSY for up to <see cref="BusyRetryMs"/> before it gives up.
     /// </remarks>
     /// <exception cref="NativeException">ENODEV for no such interface in the socket's namespace; EINVAL for a queue the interface does not have; EBUSY when another socket holds the queue.</exception>
-    public void Bind(int ifIndex, int queueId, bool copyOnly = false)
+    public void Bind(int ifIndex, int queueId, bool copyOnly = false, bool multiBuffer = false)
     {
         ObjectDisposedException.ThrowIf(_fd < 0, this);
         long deadline = Environment.TickCount64 + BusyRetryMs;
@@ -201,7 +233,7 @@ internal sealed unsafe class XskSocket : IDisposable
         {
             try
             {
-                BindOnce(ifIndex, queueId, copyOnly);
+                BindOnce(ifIndex, queueId, copyOnly, multiBuffer);
                 return;
             }
             catch (NativeException e) when (e.ErrorNumber == Errno.EBUSY && Environment.TickCount64 < deadline)
@@ -214,15 +246,15 @@ internal sealed unsafe class XskSocket : IDisposable
     /// <summary>How long <see cref="Bind"/> retries EBUSY from a socket that was just closed on the queue.</summary>
     public const int BusyRetryMs = 2000;
 
-    private void BindOnce(int ifIndex, int queueId, bool copyOnly)
+    private void BindOnce(int ifIndex, int queueId, bool copyOnly, bool multiBuffer)
     {
-        if (!copyOnly && TryBind(ifIndex, queueId, XdpZeroCopy | XdpUseNeedWakeup) == 0)
+        if (!copyOnly && TryBindMode(ifIndex, queueId, XdpZeroCopy | XdpUseNeedWakeup, multiBuffer) == 0)
         {
             Mode = XskMode.ZeroCopy;
         }
         else
         {
-            int errno = TryBind(ifIndex, queueId, XdpCopy | XdpUseNeedWakeup);
+            int errno = TryBindMode(ifIndex, queueId, XdpCopy | XdpUseNeedWakeup, multiBuffer);
             if (errno != 0)
             {
                 throw errno switch
@@ -271,6 +303,19 @@ internal sealed unsafe class XskSocket : IDisposable
     /// </summary>
     public void Wakeup() => _ = Libc.Recvfrom(_fd, null, 0, MsgDontwait, null, null);
 
+    /// <summary>
+    /// Asks the kernel to send what the tx ring holds (a non-blocking <c>sendto</c>, the wakeup
+    /// <c>XDP_USE_NEED_WAKEUP</c> calls for; in copy mode the only thing that sends). Returns 0 or
+    /// the errno: EAGAIN when the kernel stopped at its per-call budget or found the completion
+    /// ring full (call again once completions are read), EBUSY while another call sends,
+    /// ENETDOWN/ENXIO when the interface is gone.
+    /// </summary>
+    public int KickTx()
+    {
+        nint r = Libc.Sendto(_fd, null, 0, MsgDontwait, null, 0);
+        return r >= 0 ? 0 : Marshal.GetLastPInvokeError();
+    }
+
     /// <summary>Waits up to <paramref name="timeoutMs"/> for the rx ring to hold frames.</summary>
     public bool WaitReadable(int timeoutMs) => Sys.WaitReadable(_fd, timeoutMs);
 
@@ -295,6 +340,23 @@ internal sealed unsafe class XskSocket : IDisposable
 
     /// <inheritdoc/>
     public override string ToString() => $"AF_XDP socket fd {_fd} (if {IfIndex} queue {QueueId}, {Mode})";
+
+    /// <summary>Binds with <paramref name="flags"/>, with <c>XDP_USE_SG</c> first when <paramref name="multiBuffer"/>; 0 or the errno.</summary>
+    private int TryBindMode(int ifIndex, int queueId, ushort flags, bool multiBuffer)
+    {
+        if (multiBuffer)
+        {
+            int errno = TryBind(ifIndex, queueId, (ushort)(flags | XdpUseSg));
+            if (errno is not (Errno.EOPNOTSUPP or Errno.EINVAL))
+            {
+                MultiBuffer = errno == 0;
+                return errno;
+            }
+        }
+
+        MultiBuffer = false;
+        return TryBind(ifIndex, queueId, flags);
+    }
 
     private int TryBind(int ifIndex, int queueId, ushort flags)
     {
@@ -333,7 +395,7 @@ internal sealed unsafe class XskSocket : IDisposable
         }
     }
 
-    private void MapRings(uint fillSize, uint rxSize)
+    private void MapRings(uint fillSize, uint rxSize, uint txSize, uint completionSize)
     {
         XdpRingOffset* off = stackalloc XdpRingOffset[4];
         uint len = (uint)(4 * sizeof(XdpRingOffset));
@@ -345,7 +407,11 @@ internal sealed unsafe class XskSocket : IDisposable
         // Order in the structure: rx, tx, fill (fr), completion (cr).
         Rx = new XskRing(MapRing(off[0], rxSize, 16, PgoffRxRing), off[0], rxSize, userProduces: false);
         Fill = new XskRing(MapRing(off[2], fillSize, 8, PgoffFillRing), off[2], fillSize, userProduces: true);
-        Completion = new XskRing(MapRing(off[3], 1, 8, PgoffCompletionRing), off[3], 1, userProduces: false);
+        Completion = new XskRing(MapRing(off[3], completionSize, 8, PgoffCompletionRing), off[3], completionSize, userProduces: false);
+        if (txSize != 0)
+        {
+            Tx = new XskRing(MapRing(off[1], txSize, 16, PgoffTxRing), off[1], txSize, userProduces: true);
+        }
     }
 
     private byte* MapRing(in XdpRingOffset off, uint entries, int descSize, long pgoff)

@@ -32,13 +32,19 @@ public sealed class VethPair : IDisposable
     /// <summary>The peer end's IPv6 address.</summary>
     public static readonly IPAddress PeerIPv6 = IPAddress.Parse("fd00:6e6d:7::2");
 
-    private VethPair(NetNamespace device, NetNamespace peer, string name, string peerName)
+    private VethPair(NetNamespace device, NetNamespace peer, string name, string peerName, byte[] peerMac)
     {
         DeviceNamespace = device;
         PeerNamespace = peer;
         Name = name;
         PeerName = peerName;
+        _peerMac = peerMac;
     }
+
+    private readonly byte[] _peerMac;
+
+    /// <summary>The peer end's MAC address (read with rtnetlink at creation): the next hop of frames the device end sends.</summary>
+    public ReadOnlySpan<byte> PeerMacAddress => _peerMac;
 
     /// <summary>The namespace of the device end.</summary>
     public NetNamespace DeviceNamespace { get; }
@@ -87,7 +93,12 @@ public sealed class VethPair : IDisposable
                 rtnl.AddNeighbour(peerName, DeviceIPv6, mac.Span);
             }
 
-            return new VethPair(device, peer, name, peerName);
+            byte[] peerMac = peer.Run(() =>
+            {
+                using RtNetlink r = RtNetlink.Open();
+                return r.GetLink(peerName).MacAddress.ToArray();
+            });
+            return new VethPair(device, peer, name, peerName, peerMac);
         }
         catch
         {

@@ -28,11 +28,17 @@ namespace Netmem.Drivers.Xdp;
 /// this driver adds the program and, per running queue, an AF_XDP socket on the queue memory's
 /// UMEM (<see cref="XdpNicQueue"/>). The channel count is the interface's, not the driver's:
 /// <see cref="NetDevice.SetRxChannels"/> is refused with EOPNOTSUPP.</para>
+/// <para>Devmem transmit (<see cref="NetDevice.BindDmabufTx"/>) goes out through the socket of a
+/// bound queue, from the same UMEM: a send's payload must lie in the region bound for rx on a
+/// running queue, and is posted to the kernel where it lies (<see cref="XdpNicTxQueue"/>).</para>
 /// </remarks>
 public sealed class XdpNic : NapiDriver<XdpNicQueue>
 {
     /// <summary>The pools every queue's memory is built with; the UMEM is chosen per allocation.</summary>
     private readonly QueueMemoryOptions _queueMemory;
+
+    /// <summary>The devmem transmit queue (AF_XDP tx from the bound queues' UMEMs).</summary>
+    private readonly XdpNicTxQueue? _tx;
 
     /// <summary>Attaches to interface <paramref name="interfaceName"/> in <paramref name="ns"/> and starts its queues.</summary>
     /// <exception cref="NativeException">ENODEV when the interface does not exist there; EPERM without privileges; EINVAL for more queues than the interface has.</exception>
@@ -46,7 +52,13 @@ public sealed class XdpNic : NapiDriver<XdpNicQueue>
             throw new ArgumentOutOfRangeException(nameof(options), Options.Queues, "An XdpNic has 1..256 queues.");
         }
 
-        (IfIndex, Mtu) = InNamespace(() =>
+        if (Options.TxDestinationMac is { Length: not 6 } badMac)
+        {
+            throw new ArgumentException($"a MAC address has 6 bytes; TxDestinationMac has {badMac.Length}.", nameof(options));
+        }
+
+        byte[] mac;
+        (IfIndex, Mtu, mac) = InNamespace(() =>
         {
             using RtNetlink rtnl = RtNetlink.Open();
             LinkInfo link = rtnl.GetLink(interfaceName);
@@ -55,8 +67,9 @@ public sealed class XdpNic : NapiDriver<XdpNicQueue>
                 throw new NativeException("XdpNic", Errno.EINVAL, $"interface '{interfaceName}' has {link.RxQueues} rx queues; {Options.Queues} asked.");
             }
 
-            return (link.IfIndex, link.Mtu);
+            return (link.IfIndex, link.Mtu, link.MacAddress.Length == 6 ? link.MacAddress.ToArray() : new byte[6]);
         });
+        MacAddress = mac;
         InterfaceName = interfaceName;
         Program = InNamespace(() => XdpProgram.Attach(IfIndex, Options.Queues, Options.GenericXdp));
 
@@ -64,6 +77,17 @@ public sealed class XdpNic : NapiDriver<XdpNicQueue>
         // descriptor ring; a bound one posts its net_iovs to the fill ring instead.
         _queueMemory = new QueueMemoryOptions(Options.CopyDescriptors, Options.PoolSize, PayloadAllowsUnreadable: true, MaxFrame: Mtu + 14, Options.Arena);
         RegisterAndStart(interfaceName, Options.Queues, headerDataSplit: true, _queueMemory, Options.PinCpus, (i, cpu) => new XdpNicQueue(this, i, cpu));
+        try
+        {
+            byte[] dst = Options.TxDestinationMac is { } d ? (byte[])d.Clone() : [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF];
+            _tx = new XdpNicTxQueue(this, Options.TxQueueCapacity, (byte[])MacAddress.Clone(), dst);
+            AttachTx(_tx);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
     }
 
     /// <summary>The namespace the interface lives in (null: the caller's).</summary>
@@ -77,6 +101,15 @@ public sealed class XdpNic : NapiDriver<XdpNicQueue>
 
     /// <summary>The interface's MTU when the driver attached.</summary>
     public int Mtu { get; }
+
+    /// <summary>The interface's MAC address (the source of transmitted frames).</summary>
+    internal byte[] MacAddress { get; }
+
+    /// <summary>What the devmem transmit refused, and its wakeups (all zero before the first send).</summary>
+    public XdpTxCounters TxCounters => _tx?.Counters ?? default;
+
+    /// <summary>Whether queue <paramref name="queue"/>'s socket sends multi-buffer frames (null while it has no tx ring).</summary>
+    public bool? QueueTxMultiBuffer(int queue) => Queues[queue].TxPort?.MultiBuffer;
 
     /// <summary>The options the driver runs with.</summary>
     public XdpNicOptions Options { get; }
@@ -129,6 +162,30 @@ public sealed class XdpNic : NapiDriver<XdpNicQueue>
 
     /// <inheritdoc/>
     public override string ToString() => $"XdpNic {InterfaceName}(ifindex {IfIndex}, {XdpMode} XDP)";
+
+    /// <summary>The transmit queue, for a queue stopping with packets in flight; null while the constructor runs.</summary>
+    internal XdpNicTxQueue? TxQueue => _tx;
+
+    /// <summary>The tx port of the lowest running queue whose UMEM is <paramref name="region"/>, or null.</summary>
+    internal XdpTxPort? FindTxPort(DmabufRegion region)
+    {
+        IReadOnlyList<XdpNicQueue> queues = Queues;
+        for (int i = 0; i < queues.Count; i++)
+        {
+            if (queues[i].TxPort is { } p && ReferenceEquals(p.Region, region))
+            {
+                return p;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>UMEM chunks queue <paramref name="queue"/> holds for transmit now.</summary>
+    internal int QueueTxChunksHeld(int queue) => Queues[queue].TxChunksHeld;
+
+    /// <summary>Queue <paramref name="queue"/>'s tx port, or null.</summary>
+    internal XdpTxPort? TxPortOf(int queue) => Queues[queue].TxPort;
 
     /// <summary>Runs <paramref name="f"/> in the interface's namespace (on a dedicated thread), or here.</summary>
     internal T InNamespace<T>(Func<T> f) => Namespace is null ? f() : Namespace.Run(f);

@@ -30,6 +30,28 @@ public sealed class XdpNicOptions
     /// <summary>CPUs to pin the poll threads to (queue i on PinCpus[i % Count]); null leaves them free.</summary>
     public IReadOnlyList<int>? PinCpus { get; init; }
 
+    /// <summary>Tx-ring entries of a bound queue's socket (a power of two); its completion ring has as many.</summary>
+    public int TxRingSize { get; init; } = 512;
+
+    /// <summary>
+    /// Devmem sends a bound queue may have in flight at once: header slots of 64 bytes
+    /// (multi-buffer) or whole frames (without it), in UMEM chunks the queue takes from its
+    /// payload pool at start and keeps off the fill ring.
+    /// </summary>
+    public int TxFrames { get; init; } = 64;
+
+    /// <summary>Devmem sends the transmit queue holds before a send gets ENOBUFS.</summary>
+    public int TxQueueCapacity { get; init; } = 1024;
+
+    /// <summary>Bind with <c>XDP_USE_SG</c> where the kernel allows it, so a send's payload goes out from its chunks without a copy.</summary>
+    public bool TxMultiBuffer { get; init; } = true;
+
+    /// <summary>
+    /// The destination MAC of transmitted frames (6 bytes): the next hop's. Null sends to the
+    /// broadcast address, which a Linux peer accepts for a unicast IP destination of its own.
+    /// </summary>
+    public byte[]? TxDestinationMac { get; init; }
+
     /// <summary>An arena for the pools' pages; null uses the shared one.</summary>
     public PageArena? Arena { get; init; }
 }

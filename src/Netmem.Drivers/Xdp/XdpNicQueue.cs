@@ -28,6 +28,11 @@ namespace Netmem.Drivers.Xdp;
 /// <para>Unbound queue: the UMEM is the driver's; each frame is delivered by copy through
 /// <see cref="RxDelivery"/> (readable pages, linear data for the socket) and its chunk goes
 /// straight back to the fill ring.</para>
+/// <para>Transmit (bound queue): the socket also has a tx ring and a completion ring. On its
+/// first poll the loop takes the chunks for header slots (<see cref="XdpNicOptions.TxFrames"/>)
+/// from the payload pool, before any reaches the fill ring, and publishes an
+/// <see cref="XdpTxPort"/> for <see cref="XdpNicTxQueue"/>; stopping takes the port away and
+/// drains it before the socket closes, and the chunks go back to the pool once it has.</para>
 /// <para>A fault in a frame's receive step is <see cref="NapiPollThread"/>'s to catch and count;
 /// <see cref="DropFrameInHand"/> gives back the <c>net_iov</c> the frame held and the burst goes
 /// on after it. The type is public only as <see cref="XdpNic"/>'s base type argument; everything
@@ -59,11 +64,26 @@ public sealed unsafe class XdpNicQueue : NapiPollThread
     /// <summary>Kernel counters of sockets this queue closed (a restart starts a new socket at zero).</summary>
     private XskStatistics _closedStats;
 
+    /// <summary>Bound queues: the socket has a tx ring and the poll loop has yet to reserve its chunks and publish the port.</summary>
+    private bool _txPortDue;
+
+    /// <summary>The transmit side of the bound socket now running, or null (read by the tx queue's thread).</summary>
+    private volatile XdpTxPort? _txPort;
+
+    /// <summary>The UMEM chunks (payload-pool <c>net_iov</c>s) reserved for the port, held off the fill ring until the socket closes.</summary>
+    private NetmemRef[] _txChunks = [];
+
     internal XdpNicQueue(XdpNic nic, int index, int? pinCpu)
         : base(nic.Device, index, pinCpu)
     {
         _nic = nic;
     }
+
+    /// <summary>The transmit side of the socket now running; null while stopped, unbound, or before the loop reserved its chunks.</summary>
+    internal XdpTxPort? TxPort => _txPort;
+
+    /// <summary>Chunks reserved for transmit and not yet returned to the payload pool.</summary>
+    internal int TxChunksHeld => _txChunks.Length;
 
     /// <summary>The mode of the socket now bound, or null while stopped.</summary>
     internal XskMode? Mode => _xsk?.Mode;
@@ -101,10 +121,14 @@ public sealed unsafe class XdpNicQueue : NapiPollThread
         var xdpMem = (XdpQueueMemory)mem;
         XskSocket xsk = _nic.InNamespace(() =>
         {
-            XskSocket s = XskSocket.Create((nint)xdpMem.Umem, (ulong)xdpMem.UmemLength, XdpQueueMemory.ChunkSize, _nic.Options.FillRingSize, _nic.Options.RxRingSize);
+            XskSocket s = XskSocket.Create((nint)xdpMem.Umem, (ulong)xdpMem.UmemLength, XdpQueueMemory.ChunkSize, _nic.Options.FillRingSize, _nic.Options.RxRingSize,
+                txRingSize: xdpMem.IsBound ? _nic.Options.TxRingSize : 0);
             try
             {
-                s.Bind(_nic.IfIndex, QueueIndex, _nic.Options.CopyOnly);
+                // Multi-buffer only where a received frame still fits one chunk: the rx path
+                // takes one descriptor per frame.
+                bool sg = xdpMem.IsBound && _nic.Options.TxMultiBuffer && _nic.Mtu + 14 <= XdpQueueMemory.ChunkSize - XskSocket.XdpPacketHeadroom;
+                s.Bind(_nic.IfIndex, QueueIndex, _nic.Options.CopyOnly, sg);
                 return s;
             }
             catch
@@ -120,6 +144,7 @@ public sealed unsafe class XdpNicQueue : NapiPollThread
         _burst = 0;
         _next = 0;
         _xsk = xsk;
+        _txPortDue = xsk.Tx is not null;
         if (!xdpMem.IsBound)
         {
             // The driver's own chunks: all of them go to the kernel at once.
@@ -145,6 +170,8 @@ public sealed unsafe class XdpNicQueue : NapiPollThread
             return;
         }
 
+        DetachTxPort();
+
         _nic.Program.ClearSocket(QueueIndex);
         long deadline = Environment.TickCount64 + 1000;
         while (xsk.Rx.Outstanding != 0 && Environment.TickCount64 < deadline)
@@ -156,8 +183,79 @@ public sealed unsafe class XdpNicQueue : NapiPollThread
     /// <summary>The loop has parked: closes the socket and takes back the chunks the kernel still had.</summary>
     protected override void OnStopped(QueueMemory mem)
     {
+        DetachTxPort();
         CloseSocket();
+        ReturnTxChunks(mem);
         ((XdpQueueMemory)mem).ReturnPosted();
+    }
+
+    /// <summary>
+    /// Takes the port away from the tx queue and ends what it has in flight (drained for up to a
+    /// second, the rest cancelled); its chunks stay reserved until the socket is closed.
+    /// </summary>
+    private void DetachTxPort()
+    {
+        _txPortDue = false;
+        XdpTxPort? port = _txPort;
+        if (port is null)
+        {
+            return;
+        }
+
+        _txPort = null;
+        if (_nic.TxQueue is { } tx)
+        {
+            tx.Drain(port);
+        }
+        else
+        {
+            lock (port.Lock)
+            {
+                port.Close(null);
+            }
+        }
+    }
+
+    /// <summary>The socket is closed: the kernel reads no header slot any more, so the chunks go back to the pool.</summary>
+    private void ReturnTxChunks(QueueMemory mem)
+    {
+        foreach (NetmemRef c in _txChunks)
+        {
+            mem.PayloadPool.PutFullNetmem(c, allowDirect: false);
+        }
+
+        _txChunks = [];
+    }
+
+    /// <summary>
+    /// On the poll thread, the pool's consumer: takes the chunks the tx port needs from the
+    /// payload pool (before any reaches the fill ring) and publishes the port. With fewer chunks
+    /// than asked the port has fewer slots; with none there is no port.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void CreateTxPort(XdpQueueMemory mem, XskSocket xsk)
+    {
+        _txPortDue = false;
+        int slotsPerChunk = xsk.MultiBuffer ? XdpQueueMemory.ChunkSize / XdpTxPort.HeaderSlotSize : 1;
+        int want = Math.Max(1, (_nic.Options.TxFrames + slotsPerChunk - 1) / slotsPerChunk);
+        var chunks = new NetmemRef[want];
+        int n = 0;
+        while (n < want)
+        {
+            NetmemRef c = mem.PayloadPool.AllocNetmem();
+            if (c.IsNull)
+            {
+                break;
+            }
+
+            chunks[n++] = c;
+        }
+
+        _txChunks = n == want ? chunks : chunks[..n];
+        if (n > 0)
+        {
+            _txPort = new XdpTxPort(xsk, mem.Region!, mem.Umem, _txChunks);
+        }
     }
 
     /// <inheritdoc/>
@@ -167,6 +265,11 @@ public sealed unsafe class XdpNicQueue : NapiPollThread
         XskSocket xsk = _xsk!;
         if (xdpMem.IsBound)
         {
+            if (_txPortDue)
+            {
+                CreateTxPort(xdpMem, xsk);
+            }
+
             StockFillRing(xdpMem, xsk);
         }
 

@@ -108,6 +108,20 @@ public sealed unsafe class XdpQueueMemory : QueueMemory
         return d;
     }
 
+    /// <summary>Bound queues: the region offset just past the highest chunk posted now, 0 when none is.</summary>
+    internal long PostedEnd()
+    {
+        for (int i = _posted.Length - 1; i >= 0; i--)
+        {
+            if (!_posted[i].IsNull)
+            {
+                return (long)(i + 1) << ChunkShift;
+            }
+        }
+
+        return 0;
+    }
+
     /// <summary>Returns every posted <c>net_iov</c> to the payload pool (the socket is closed: the kernel is done with them).</summary>
     internal void ReturnPosted()
     {

@@ -12,12 +12,12 @@ namespace Netmem.Tests.Xdp;
 /// </summary>
 internal sealed class XdpBoundNic : IDisposable
 {
-    public XdpBoundNic(VethPair veth, string regionName, long regionBytes)
+    public XdpBoundNic(VethPair veth, string regionName, long regionBytes, XdpNicOptions? options = null)
     {
         Region = DmabufRegion.CreateMemfd(regionName, regionBytes);
         try
         {
-            Nic = new XdpNic(veth.DeviceNamespace, veth.Name);
+            Nic = new XdpNic(veth.DeviceNamespace, veth.Name, options);
             Handle = Nic.Device.BindDmabuf(Region, [0]);
         }
         catch

@@ -260,6 +260,10 @@ public sealed class XdpNicTrafficTests(ITestOutputHelper output)
         using NamespaceUdpSender tx = veth.OpenSender(9305);
         var reader = new XdpFlowReader(socket, seq => 100) { Hold = true };
         XdpTestKit.WaitQuiet(nic);
+
+        // The queue keeps a few chunks off the fill ring for transmit headers; the rest receive.
+        int rxChunks = Chunks - nic.QueueTxChunksHeld(0);
+        Assert.InRange(rxChunks, Chunks - 4, Chunks - 1);
         XskStatistics before = nic.ReadXskStatistics(0);
         LinkStats64 peerBefore = veth.ReadPeerCounters();
         long seenBefore = nic.PacketsSeen;
@@ -270,18 +274,18 @@ public sealed class XdpNicTrafficTests(ITestOutputHelper output)
         XskStatistics starved = nic.ReadXskStatistics(0);
         output.WriteLine($"held {reader.HeldTokens}, received {reader.Received}, xsk {starved}");
 
-        Assert.Equal(Chunks, reader.Received);
-        Assert.Equal(Chunks, reader.HeldTokens);
+        Assert.Equal(rxChunks, reader.Received);
+        Assert.Equal(rxChunks, reader.HeldTokens);
         // Every frame the peer sent that the driver did not take was dropped for want of a chunk
-        // (the 400 datagrams less the 256 chunks, plus any frame of the peer's own kernel).
+        // (the 400 datagrams less the chunks that receive, plus any frame of the peer's own kernel).
         (ulong peerTx, long seen, _) = XdpTestKit.Since(veth, nic, peerBefore, seenBefore, before);
         Assert.True(peerTx >= 400);
         Assert.Equal(peerTx - (ulong)seen, starved.RxDropped - before.RxDropped);
         Assert.Equal(starved.RxDropped - before.RxDropped, starved.RxFillRingEmptyDescs - before.RxFillRingEmptyDescs);
 
-        Assert.Equal(Chunks, reader.ReturnHeld());
+        Assert.Equal(rxChunks, reader.ReturnHeld());
         reader.Hold = false;
-        Assert.True(XdpTestKit.WaitUntil(() => nic.QueueMemory(0)!.PostedNetIovs == Chunks), $"fill ring holds {nic.QueueMemory(0)!.PostedNetIovs} of {Chunks} chunks after DONTNEED");
+        Assert.True(XdpTestKit.WaitUntil(() => nic.QueueMemory(0)!.PostedNetIovs == rxChunks), $"fill ring holds {nic.QueueMemory(0)!.PostedNetIovs} of {rxChunks} chunks after DONTNEED");
         int receivedBefore = reader.Received;
         tx.SendPattern(0, 100, seq => 100);
 

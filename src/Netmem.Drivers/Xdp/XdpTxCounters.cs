@@ -1,0 +1,25 @@
+namespace Netmem.Drivers.Xdp;
+
+/// <summary>
+/// What <see cref="XdpNic"/>'s devmem transmit refused or did beside sending; the sends themselves
+/// are in <see cref="Common.NapiDriver{TQueue}.TxStats"/>. Every drop here is a cancelled send.
+/// </summary>
+/// <param name="NotUmemDrops">Sends whose TX binding's region is not the UMEM of a running bound queue (not bound for rx here, or its queue was restarting).</param>
+/// <param name="Ipv6Drops">Sends over an IPv6 route (not supported yet: IPv6 needs a UDP checksum).</param>
+/// <param name="OversizeDrops">Sends larger than a chunk on a socket without multi-buffer (headers and payload must fit one frame).</param>
+/// <param name="NoRoomDrops">Sends that found no free header slot or tx-ring room after kicking and reaping.</param>
+/// <param name="StrayCompletions">Completion-ring entries that were not the address the in-flight FIFO expected (never expected).</param>
+/// <param name="Kicks">Wakeups sent to the kernel (<c>sendto</c>).</param>
+/// <param name="KickErrors">Wakeups that failed with an errno other than EAGAIN or EBUSY.</param>
+/// <param name="DrainCancels">Sends still in flight when their queue stopped and cancelled then.</param>
+/// <param name="LastKickErrno">The errno of the last failed wakeup, 0 when none failed.</param>
+public readonly record struct XdpTxCounters(
+    long NotUmemDrops,
+    long Ipv6Drops,
+    long OversizeDrops,
+    long NoRoomDrops,
+    long StrayCompletions,
+    long Kicks,
+    long KickErrors,
+    long DrainCancels,
+    int LastKickErrno);
