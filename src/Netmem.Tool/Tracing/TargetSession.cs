@@ -54,6 +54,13 @@ internal static class TargetSession
 
         if (!end.Stopped || probe.TimedOut)
         {
+            // A dying process closes its diagnostics socket before the kernel marks it exited:
+            // give it a moment (bounded) before calling the stream's end unexpected.
+            if (!end.Stopped && !probe.TimedOut)
+            {
+                SpinWait.SpinUntil(() => !Exists(pid), TimeSpan.FromSeconds(2));
+            }
+
             if (!Exists(pid))
             {
                 throw new CliException(ExitCodes.TargetExited, $"process {pid} exited");

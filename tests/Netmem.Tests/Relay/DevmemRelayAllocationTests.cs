@@ -41,11 +41,18 @@ public sealed class DevmemRelayAllocationTests
         socket.WaitCompletions(1);
         socket.WaitReadable(1);
         far.WaitReadable(1);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        Relay(nic, relay, far, frame, cmsgs, linear, 2000);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        // Two measured passes of 1000 datagrams. An allocation per datagram shows in both; a
+        // runtime object made lazily once (a wait's first block on this thread) shows in one at
+        // most. So one pass must be exactly 0 and neither may reach one byte per datagram.
+        long[] allocated = new long[2];
+        for (int pass = 0; pass < 2; pass++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            Relay(nic, relay, far, frame, cmsgs, linear, 1000);
+            allocated[pass] = GC.GetAllocatedBytesForCurrentThread() - before;
+        }
 
-        Assert.Equal(0, allocated);
+        Assert.True(allocated.Min() == 0 && allocated.Max() < 1000, $"allocated {allocated[0]} and {allocated[1]} bytes in two passes of 1000 datagrams");
         Assert.Equal(2500, relay.Relayed);
         Assert.True(relay.Flush(TimeSpan.FromSeconds(10)));
         Assert.Equal(0, socket.TokensOutstanding);
