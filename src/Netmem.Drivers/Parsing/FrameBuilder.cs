@@ -102,7 +102,9 @@ public static class FrameBuilder
             BinaryPrimitives.WriteUInt16BigEndian(ip[10..], 0);
             BinaryPrimitives.WriteUInt32BigEndian(ip[12..], (uint)src);
             BinaryPrimitives.WriteUInt32BigEndian(ip[16..], (uint)dst);
-            BinaryPrimitives.WriteUInt16BigEndian(ip[10..], Ipv4HeaderChecksum(ip));
+            var checksum = new InternetChecksum();
+            checksum.Add(ip);
+            BinaryPrimitives.WriteUInt16BigEndian(ip[10..], checksum.Finish());
             off += 20;
         }
 
@@ -111,23 +113,6 @@ public static class FrameBuilder
         BinaryPrimitives.WriteUInt16BigEndian(dest[(off + 4)..], (ushort)udpLen);
         BinaryPrimitives.WriteUInt16BigEndian(dest[(off + 6)..], 0);
         return headers;
-    }
-
-    /// <summary>The internet checksum of an IPv4 header whose checksum field is zero.</summary>
-    private static ushort Ipv4HeaderChecksum(ReadOnlySpan<byte> header)
-    {
-        uint sum = 0;
-        for (int i = 0; i + 1 < header.Length; i += 2)
-        {
-            sum += BinaryPrimitives.ReadUInt16BigEndian(header[i..]);
-        }
-
-        while ((sum >> 16) != 0)
-        {
-            sum = (sum & 0xFFFF) + (sum >> 16);
-        }
-
-        return (ushort)~sum;
     }
 
     /// <summary>

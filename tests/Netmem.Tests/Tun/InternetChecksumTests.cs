@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using Netmem.Drivers.Tun;
+using Netmem.Drivers.Parsing;
 using Xunit;
 
 namespace Netmem.Tests.Tun;

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 
-namespace Netmem.Drivers.Tun;
+namespace Netmem.Drivers.Parsing;
 
 /// <summary>
 /// The internet checksum (RFC 1071) accumulated over pieces that need not break at an even byte:
