@@ -68,28 +68,12 @@ internal sealed class TunRelayRig : RelayRig
 
     public override TxQueueStats TxStats => _nic.TxStats;
 
-    /// <summary>What ended the far end's thread early, if anything.</summary>
-    public Exception? FarEndFault => _farEnd?.Fault;
+    public override Exception? FarEndFault => _farEnd?.Fault;
 
     public override DevmemSocket Open(int payload)
     {
         var far = new IPEndPoint(TunDevice.LocalIPv4, RelayRunner.FarPort);
-        _farSocket = _ns.Run(() =>
-        {
-            var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-            try
-            {
-                // SO_RCVBUFFORCE (root): room for far more than the window, so none is lost.
-                s.SetRawSocketOption(1, 33, BitConverter.GetBytes(8 << 20));
-                s.Bind(far);
-                return s;
-            }
-            catch
-            {
-                s.Dispose();
-                throw;
-            }
-        });
+        _farSocket = NamespaceUdpReceiver.Open(_ns, far);
         DevmemSocket relay = _nic.OpenSocket(FlowKey.Udp(RelayRunner.RelayPort));
         relay.ZeroCopy = true;
         relay.Connect(_nic.Device, new IPEndPoint(TunDevice.PeerIPv4, RelayRunner.RelayPort), far);

@@ -1,0 +1,183 @@
+using System.Net;
+using System.Net.Sockets;
+using Netmem.Devmem;
+using Netmem.Drivers.Common;
+using Netmem.Drivers.Parsing;
+using Netmem.Drivers.Tun;
+using Netmem.Drivers.Xdp;
+using Netmem.Native;
+using Netmem.Net;
+
+namespace Netmem.Tool.Relay;
+
+/// <summary>
+/// The relay on an XdpNic (root): two private network namespaces joined by a veth pair
+/// (<see cref="VethPair"/>, as <c>netmem xdp</c> makes them), the XdpNic on the device end. A
+/// kernel UDP socket in the peer namespace sends sequence-numbered datagrams to the relay's port
+/// on the device end's address; the XDP program redirects them to queue 0's AF_XDP socket, whose
+/// UMEM is the bound region, so they land in the region (header split). The relay sends each
+/// from the same region fragments back out of the device end, through the socket's tx ring from
+/// the same UMEM, to the peer's address and the far end's port, where a second kernel UDP socket
+/// verifies every payload byte.
+/// </summary>
+/// <remarks>
+/// With multi-buffer (<c>XDP_USE_SG</c>) the kernel reads each payload from its rx chunk; where
+/// the kernel refuses it XdpNic copies headers and payload into a reserved frame, and those bytes
+/// are reported as the driver's copy (<see cref="DriverBytesCopied"/>). Datagrams the kernel's
+/// socket dropped before the driver saw them (its rx ring full, no fill-ring chunk) are counted
+/// as drops. The peer's kernel sends frames of its own to the device end too (ICMPv6: MLD reports
+/// for its IPv6 address); the XDP program redirects them to the socket like any frame and the
+/// driver drops them as no UDP datagram. They are not the generator's, so they are not counted
+/// among the relay's drops (<see cref="IsGenerated"/>). Disposing deletes both namespaces, and
+/// the veth pair with them.
+/// </remarks>
+internal sealed class XdpRelayRig : RelayRig
+{
+    /// <summary>The largest payload: the veth's 1500-byte MTU less IPv4 and UDP headers.</summary>
+    public const int MaxPayload = 1472;
+
+    /// <summary>The prefix of the namespaces a run creates (and removes).</summary>
+    public const string NamespacePrefix = "netmem-xdprelay";
+
+    private readonly VethPair _veth;
+    private readonly XdpNic _nic;
+    private readonly long _maxDatagrams;
+    private readonly XskStatistics _xskBefore;
+    private NamespaceUdpSender? _generator;
+    private Socket? _farSocket;
+    private KernelUdpVerifier? _farEnd;
+    private byte[] _payload = [];
+    private bool _disposed;
+
+    public XdpRelayRig(long maxDatagrams)
+    {
+        _maxDatagrams = maxDatagrams;
+        _veth = VethPair.Create(NamespacePrefix, name: "nmxdprl0", peerName: "nmxdprl0p");
+        try
+        {
+            _nic = new XdpNic(_veth.DeviceNamespace, _veth.Name, new XdpNicOptions { TxDestinationMac = _veth.PeerMacAddress.ToArray() });
+            _xskBefore = _nic.ReadXskStatistics(0);
+        }
+        catch
+        {
+            _veth.Dispose();
+            throw;
+        }
+    }
+
+    public override string Driver => "xdp";
+
+    public override int Queues => 1;
+
+    public override NetDevice Device => _nic.Device;
+
+    public override int MaxFrame => 1500;
+
+    public override long Delivered => _nic.TxStats.Completed;
+
+    public override long FarReceived => _farEnd?.Received ?? 0;
+
+    public override long FarVerified => _farEnd?.Verified ?? 0;
+
+    public override long FarMismatches => _farEnd?.Mismatches ?? 0;
+
+    public override long FarEndBytesCopied => _farEnd?.BytesCopied ?? 0;
+
+    public override long DriverBytesCopied => _nic.TxCounters.CopiedBytes;
+
+    public override long DeviceBytes => _nic.QueueCounters(0).Bytes + _nic.TxStats.Bytes;
+
+    public override TxQueueStats TxStats => _nic.TxStats;
+
+    public override Exception? FarEndFault => _farEnd?.Fault;
+
+    public override string DevicePath
+    {
+        get
+        {
+            string xsk = _nic.QueueMode(0) == XskMode.ZeroCopy ? "zero-copy" : "copy";
+            string tx = _nic.QueueTxMultiBuffer(0) switch
+            {
+                true => "tx multi-buffer (XDP_USE_SG: payloads sent from their rx chunks)",
+                false => "tx without multi-buffer (the kernel refused XDP_USE_SG: the driver copies each payload into a frame)",
+                null => "no tx ring",
+            };
+            return $"{_nic.InterfaceName} (veth), AF_XDP {xsk} mode, {(_nic.XdpMode == XdpAttachMode.Driver ? "driver" : "generic")} XDP, {tx}";
+        }
+    }
+
+    public override DevmemSocket Open(int payload)
+    {
+        var far = new IPEndPoint(VethPair.PeerIPv4, RelayRunner.FarPort);
+        _farSocket = NamespaceUdpReceiver.Open(_veth.PeerNamespace, far);
+        DevmemSocket relay = _nic.OpenSocket(FlowKey.Udp(RelayRunner.RelayPort));
+        relay.ZeroCopy = true;
+        relay.Connect(_nic.Device, new IPEndPoint(VethPair.DeviceIPv4, RelayRunner.RelayPort), far);
+        _farEnd = new KernelUdpVerifier(_farSocket, payload);
+        _generator = _veth.OpenSender(RelayRunner.RelayPort, maxDatagrams: (int)Math.Min(_maxDatagrams, int.MaxValue));
+        _payload = new byte[payload];
+        return relay;
+    }
+
+    public override bool TryGenerate(ulong seq)
+    {
+        FrameBuilder.FillSequencePayload(_payload, seq);
+        _generator!.Send(_payload);
+        return true;
+    }
+
+    public override long QueueDrops()
+    {
+        RxCounters q = _nic.QueueCounters(0);
+        return q.Drops - q.DropsFor(DropReason.UnsupportedProtocol) - q.DropsFor(DropReason.UnknownEtherType) + (long)SocketLost().RxLost;
+    }
+
+    public override void AddQueueDrops(Dictionary<string, long> drops)
+    {
+        foreach ((DropReason reason, long count) in RxCounters.SumDropsByReason([_nic.QueueCounters(0)]))
+        {
+            if (count != 0 && IsGenerated(reason))
+            {
+                drops[$"Queue0{reason}"] = count;
+            }
+        }
+
+        XskStatistics lost = SocketLost();
+        if (lost.RxDropped != 0)
+        {
+            drops["XskRxDropped"] = (long)lost.RxDropped;
+        }
+
+        if (lost.RxRingFull != 0)
+        {
+            drops["XskRxRingFull"] = (long)lost.RxRingFull;
+        }
+    }
+
+    public override void Quiesce() => _farEnd?.Stop();
+
+    public override void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        _farEnd?.Stop();
+        _generator?.Dispose();
+        _nic.Dispose();
+        _farSocket?.Dispose();
+        _veth.Dispose();
+    }
+
+    /// <summary>False for the drops of frames that are no UDP datagram, which the generator never sends (the peer kernel's ICMPv6, ARP).</summary>
+    private static bool IsGenerated(DropReason reason) => reason is not (DropReason.UnsupportedProtocol or DropReason.UnknownEtherType);
+
+    /// <summary>What queue 0's AF_XDP socket lost since the rig started.</summary>
+    private XskStatistics SocketLost()
+    {
+        XskStatistics now = _nic.ReadXskStatistics(0);
+        return new XskStatistics(now.RxDropped - _xskBefore.RxDropped, 0, 0, now.RxRingFull - _xskBefore.RxRingFull, 0, 0);
+    }
+}
