@@ -130,7 +130,7 @@ public static class RelayRunner
     /// region for transmit, relays what the generator sends, settles, tears down and checks.
     /// Takes ownership of <paramref name="rig"/>.
     /// </summary>
-    private static RelayRunResult RunOn(RelayRig rig, RelayRunOptions o, TextWriter progress, CancellationToken stop)
+    internal static RelayRunResult RunOn(RelayRig rig, RelayRunOptions o, TextWriter progress, CancellationToken stop)
     {
         DmabufRegion? region = null;
         DmabufBindingHandle? rx = null;

@@ -49,13 +49,15 @@ internal sealed class XdpRelayRig : RelayRig
     private byte[] _payload = [];
     private bool _disposed;
 
-    public XdpRelayRig(long maxDatagrams)
+    /// <param name="maxDatagrams">The most datagrams the generator sends.</param>
+    /// <param name="txMultiBuffer">Ask for <c>XDP_USE_SG</c> (false: the driver's copy fallback, as where the kernel refuses it).</param>
+    public XdpRelayRig(long maxDatagrams, bool txMultiBuffer = true)
     {
         _maxDatagrams = maxDatagrams;
         _veth = VethPair.Create(NamespacePrefix, name: "nmxdprl0", peerName: "nmxdprl0p");
         try
         {
-            _nic = new XdpNic(_veth.DeviceNamespace, _veth.Name, new XdpNicOptions { TxDestinationMac = _veth.PeerMacAddress.ToArray() });
+            _nic = new XdpNic(_veth.DeviceNamespace, _veth.Name, new XdpNicOptions { TxDestinationMac = _veth.PeerMacAddress.ToArray(), TxMultiBuffer = txMultiBuffer });
             _xskBefore = _nic.ReadXskStatistics(0);
         }
         catch

@@ -67,14 +67,6 @@ public sealed class RelayRunnerTests(ITestOutputHelper output)
         Assert.Equal(0, r.GenPoolOutstandingAfterTeardown);
     }
 
-    [Fact]
-    public void Xdp_which_cannot_transmit_from_a_dmabuf_fails_at_once_saying_so()
-    {
-        var e = Assert.Throws<PlatformNotSupportedException>(() =>
-            RelayRunner.Run(new RelayRunOptions { Driver = RelayDriver.Xdp, Count = 10 }, TextWriter.Null, TestContext.Current.CancellationToken));
-        Assert.StartsWith("XdpNic cannot transmit from a dmabuf yet", e.Message, StringComparison.Ordinal);
-    }
-
     [Theory]
     [InlineData(0, "--payload must be 1..8972")]
     [InlineData(8973, "--payload must be 1..8972")]
