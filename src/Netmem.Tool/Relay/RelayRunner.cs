@@ -45,8 +45,8 @@ public static class RelayRunner
         Validate(o);
         return o.Driver switch
         {
-            RelayDriver.Tun => RunInNamespaces(o, "tun", TunRelayRig.MaxPayload, max => new TunRelayRig(max), progress, stop),
-            RelayDriver.Xdp => RunInNamespaces(o, "xdp", XdpRelayRig.MaxPayload, max => new XdpRelayRig(max), progress, stop),
+            RelayDriver.Tun => RunInNamespaces(o, "tun", KernelSocketRelayRig.MaxPayload, max => new TunRelayRig(max), progress, stop),
+            RelayDriver.Xdp => RunInNamespaces(o, "xdp", KernelSocketRelayRig.MaxPayload, max => new XdpRelayRig(max), progress, stop),
             _ => RunOn(new SimNicRelayRig(), o, progress, stop),
         };
     }

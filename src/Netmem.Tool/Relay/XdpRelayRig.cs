@@ -1,9 +1,7 @@
 using System.Net;
-using System.Net.Sockets;
 using Netmem.Devmem;
 using Netmem.Drivers.Common;
 using Netmem.Drivers.Parsing;
-using Netmem.Drivers.Tun;
 using Netmem.Drivers.Xdp;
 using Netmem.Native;
 using Netmem.Net;
@@ -31,29 +29,20 @@ namespace Netmem.Tool.Relay;
 /// among the relay's drops (<see cref="IsGenerated"/>). Disposing deletes both namespaces, and
 /// the veth pair with them.
 /// </remarks>
-internal sealed class XdpRelayRig : RelayRig
+internal sealed class XdpRelayRig : KernelSocketRelayRig
 {
-    /// <summary>The largest payload: the veth's 1500-byte MTU less IPv4 and UDP headers.</summary>
-    public const int MaxPayload = 1472;
-
     /// <summary>The prefix of the namespaces a run creates (and removes).</summary>
     public const string NamespacePrefix = "netmem-xdprelay";
 
     private readonly VethPair _veth;
     private readonly XdpNic _nic;
-    private readonly long _maxDatagrams;
     private readonly XskStatistics _xskBefore;
-    private NamespaceUdpSender? _generator;
-    private Socket? _farSocket;
-    private KernelUdpVerifier? _farEnd;
-    private byte[] _payload = [];
-    private bool _disposed;
 
     /// <param name="maxDatagrams">The most datagrams the generator sends.</param>
     /// <param name="txMultiBuffer">Ask for <c>XDP_USE_SG</c> (false: the driver's copy fallback, as where the kernel refuses it).</param>
     public XdpRelayRig(long maxDatagrams, bool txMultiBuffer = true)
+        : base(maxDatagrams)
     {
-        _maxDatagrams = maxDatagrams;
         _veth = VethPair.Create(NamespacePrefix, name: "nmxdprl0", peerName: "nmxdprl0p");
         try
         {
@@ -69,29 +58,15 @@ internal sealed class XdpRelayRig : RelayRig
 
     public override string Driver => "xdp";
 
-    public override int Queues => 1;
-
     public override NetDevice Device => _nic.Device;
 
-    public override int MaxFrame => 1500;
-
     public override long Delivered => _nic.TxStats.Completed;
-
-    public override long FarReceived => _farEnd?.Received ?? 0;
-
-    public override long FarVerified => _farEnd?.Verified ?? 0;
-
-    public override long FarMismatches => _farEnd?.Mismatches ?? 0;
-
-    public override long FarEndBytesCopied => _farEnd?.BytesCopied ?? 0;
 
     public override long DriverBytesCopied => _nic.TxCounters.CopiedBytes;
 
     public override long DeviceBytes => _nic.QueueCounters(0).Bytes + _nic.TxStats.Bytes;
 
     public override TxQueueStats TxStats => _nic.TxStats;
-
-    public override Exception? FarEndFault => _farEnd?.Fault;
 
     public override string DevicePath
     {
@@ -101,32 +76,18 @@ internal sealed class XdpRelayRig : RelayRig
             string tx = _nic.QueueTxMultiBuffer(0) switch
             {
                 true => "tx multi-buffer (XDP_USE_SG: payloads sent from their rx chunks)",
-                false => "tx without multi-buffer (the kernel refused XDP_USE_SG: the driver copies each payload into a frame)",
+                false => "tx without multi-buffer (no XDP_USE_SG: the driver copies each payload into a frame)",
                 null => "no tx ring",
             };
             return $"{_nic.InterfaceName} (veth), AF_XDP {xsk} mode, {(_nic.XdpMode == XdpAttachMode.Driver ? "driver" : "generic")} XDP, {tx}";
         }
     }
 
-    public override DevmemSocket Open(int payload)
-    {
-        var far = new IPEndPoint(VethPair.PeerIPv4, RelayRunner.FarPort);
-        _farSocket = NamespaceUdpReceiver.Open(_veth.PeerNamespace, far);
-        DevmemSocket relay = _nic.OpenSocket(FlowKey.Udp(RelayRunner.RelayPort));
-        relay.ZeroCopy = true;
-        relay.Connect(_nic.Device, new IPEndPoint(VethPair.DeviceIPv4, RelayRunner.RelayPort), far);
-        _farEnd = new KernelUdpVerifier(_farSocket, payload);
-        _generator = _veth.OpenSender(RelayRunner.RelayPort, maxDatagrams: (int)Math.Min(_maxDatagrams, int.MaxValue));
-        _payload = new byte[payload];
-        return relay;
-    }
+    protected override IPAddress RelayAddress => VethPair.DeviceIPv4;
 
-    public override bool TryGenerate(ulong seq)
-    {
-        FrameBuilder.FillSequencePayload(_payload, seq);
-        _generator!.Send(_payload);
-        return true;
-    }
+    protected override (NetNamespace Namespace, IPAddress Address) FarEnd => (_veth.PeerNamespace, VethPair.PeerIPv4);
+
+    protected override NetNamespace GeneratorNamespace => _veth.PeerNamespace;
 
     public override long QueueDrops()
     {
@@ -136,14 +97,7 @@ internal sealed class XdpRelayRig : RelayRig
 
     public override void AddQueueDrops(Dictionary<string, long> drops)
     {
-        foreach ((DropReason reason, long count) in RxCounters.SumDropsByReason([_nic.QueueCounters(0)]))
-        {
-            if (count != 0 && IsGenerated(reason))
-            {
-                drops[$"Queue0{reason}"] = count;
-            }
-        }
-
+        AddQueue0Drops(_nic.QueueCounters(0), drops, IsGenerated);
         XskStatistics lost = SocketLost();
         if (lost.RxDropped != 0)
         {
@@ -156,20 +110,11 @@ internal sealed class XdpRelayRig : RelayRig
         }
     }
 
-    public override void Quiesce() => _farEnd?.Stop();
+    protected override DevmemSocket OpenSocket(FlowKey flow) => _nic.OpenSocket(flow);
 
-    public override void Dispose()
+    protected override void DisposeDevice()
     {
-        if (_disposed)
-        {
-            return;
-        }
-
-        _disposed = true;
-        _farEnd?.Stop();
-        _generator?.Dispose();
         _nic.Dispose();
-        _farSocket?.Dispose();
         _veth.Dispose();
     }
 
