@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Netmem.Devmem;
 using Netmem.Drivers.Common;
 using Netmem.Drivers.Parsing;
@@ -119,25 +118,17 @@ internal sealed unsafe class TunNicTxQueue : DevmemTxQueue
         }
     }
 
-    /// <summary>
-    /// The UDP checksum of an IPv6 datagram (RFC 8200 section 8.1): over the pseudo-header
-    /// (addresses, UDP length, next header 17), the UDP header and the payload fragments.
-    /// </summary>
+    /// <summary>The IPv6 UDP checksum over the headers and the payload fragments where they lie (<see cref="Udp6Checksum"/>).</summary>
     private static void WriteUdp6Checksum(byte* headers, IoVec* payload, int frags)
     {
-        var udp = new Span<byte>(headers + 40, 8);
-        var sum = new InternetChecksum();
-        sum.Add(new ReadOnlySpan<byte>(headers + 8, 32));
-        sum.AddWord(BinaryPrimitives.ReadUInt16BigEndian(udp[4..]));
-        sum.AddWord(IpPacketParser.ProtocolUdp);
-        sum.Add(udp);
+        var ipv6Udp = new Span<byte>(headers, Udp6Checksum.HeadersLength);
+        InternetChecksum sum = Udp6Checksum.Begin(ipv6Udp);
         for (int i = 0; i < frags; i++)
         {
             sum.Add(new ReadOnlySpan<byte>((void*)payload[i].Base, (int)payload[i].Length));
         }
 
-        ushort c = sum.Finish();
-        BinaryPrimitives.WriteUInt16BigEndian(udp[6..], c == 0 ? (ushort)0xFFFF : c);
+        Udp6Checksum.Store(ipv6Udp, in sum);
     }
 
     /// <summary>One gather write of the whole packet, retried on EAGAIN as the type's remarks say.</summary>

@@ -9,12 +9,15 @@ namespace Netmem.Drivers.Xdp;
 /// <summary>
 /// XdpNic's devmem transmit: AF_XDP tx from the UMEM the payload already lives in. A packet goes
 /// out through the socket of a running queue whose UMEM is the region of the packet's TX binding
-/// (the region bound for rx on that queue): its Ethernet/IPv4/UDP headers are written into a
+/// (the region bound for rx on that queue): its Ethernet/IPv4-or-IPv6/UDP headers are written into a
 /// header slot the queue reserved in the UMEM, and its payload fragments are posted as tx
 /// descriptors at their region offsets, which are their UMEM addresses (multi-buffer,
 /// <c>XDP_USE_SG</c>: every descriptor but the last carries <c>XDP_PKT_CONTD</c>). The kernel
 /// reads the payload where it lies. Where the kernel refused <c>XDP_USE_SG</c> the queue copies
 /// headers and payload into one reserved frame instead and the packet completes as copied.
+/// IPv6 requires a UDP checksum: the queue computes it over the payload where it lies
+/// (<see cref="Udp6Checksum"/>), as a NIC's checksum offload reads it; that reads the payload
+/// once and copies nothing. IPv4 goes out with UDP checksum 0 (none).
 /// </summary>
 /// <remarks>
 /// <para>A packet is <see cref="TxOutcome.Pending"/> once posted; it ends when all its
@@ -25,8 +28,7 @@ namespace Netmem.Drivers.Xdp;
 /// <para>Refusals, each a cancelled packet and a counter of <see cref="XdpTxCounters"/>, as the
 /// kernel's <c>validate_xmit_unreadable_skb</c> frees an skb whose <c>net_iov</c>s belong to a
 /// binding the device cannot send from: a TX binding whose region is not the UMEM of a running
-/// bound queue (the region is not bound for rx here, or its queue is restarting); an IPv6 route
-/// (the UDP checksum IPv6 requires is not computed yet); a frame larger than a chunk without
+/// bound queue (the region is not bound for rx here, or its queue is restarting); a frame larger than a chunk without
 /// multi-buffer; no free slot or tx-ring room after kicking and reaping
 /// (<see cref="RoomAttempts"/> times).</para>
 /// <para>When a queue stops (restart, unbind, teardown) its port is drained: kicked and reaped
@@ -46,13 +48,13 @@ internal sealed unsafe class XdpNicTxQueue : DevmemTxQueue
     private readonly byte[] _srcMac;
 
     private long _notUmemDrops;
-    private long _ipv6Drops;
     private long _oversizeDrops;
     private long _noRoomDrops;
     private long _strayCompletions;
     private long _kicks;
     private long _kickErrors;
     private long _drainCancels;
+    private long _copiedBytes;
     private int _lastKickErrno;
 
     internal XdpNicTxQueue(XdpNic nic, int capacity, byte[] srcMac, byte[] dstMac)
@@ -66,13 +68,13 @@ internal sealed unsafe class XdpNicTxQueue : DevmemTxQueue
     /// <summary>A snapshot of the transmit counters.</summary>
     internal XdpTxCounters Counters => new(
         Interlocked.Read(ref _notUmemDrops),
-        Interlocked.Read(ref _ipv6Drops),
         Interlocked.Read(ref _oversizeDrops),
         Interlocked.Read(ref _noRoomDrops),
         Interlocked.Read(ref _strayCompletions),
         Interlocked.Read(ref _kicks),
         Interlocked.Read(ref _kickErrors),
         Interlocked.Read(ref _drainCancels),
+        Interlocked.Read(ref _copiedBytes),
         Volatile.Read(ref _lastKickErrno));
 
     /// <inheritdoc/>
@@ -89,13 +91,8 @@ internal sealed unsafe class XdpNicTxQueue : DevmemTxQueue
         }
 
         DevmemTxRoute route = packet.Route;
-        if (route.IsIPv6)
-        {
-            Interlocked.Increment(ref _ipv6Drops);
-            return TxOutcome.Dropped;
-        }
-
-        int headerLength = FrameBuilder.UdpHeaderLength(ethernet: true, ipv6: false);
+        bool ipv6 = route.IsIPv6;
+        int headerLength = FrameBuilder.UdpHeaderLength(ethernet: true, ipv6);
         lock (port.Lock)
         {
             if (port.Closed)
@@ -121,13 +118,18 @@ internal sealed unsafe class XdpNicTxQueue : DevmemTxQueue
             int slot = port.TakeSlot();
             ulong address = port.SlotAddress(slot);
             var frame = new Span<byte>(port.Umem + address, port.SlotSize);
-            FrameBuilder.WriteUdpHeaders(frame, ethernet: true, ipv6: false, route.SourceAddress, route.DestinationAddress,
+            FrameBuilder.WriteUdpHeaders(frame, ethernet: true, ipv6, route.SourceAddress, route.DestinationAddress,
                 route.SourcePort, route.DestinationPort, packet.PayloadLength);
             _dstMac.CopyTo(frame);
             _srcMac.CopyTo(frame[6..]);
             XskRing tx = port.Tx;
             if (gather)
             {
+                if (ipv6)
+                {
+                    WriteUdp6Checksum(port, frame, in packet);
+                }
+
                 tx.WriteDescriptor(0, address, (uint)headerLength, XdpDesc.PacketContinues);
                 int last = packet.FragCount - 1;
                 for (int i = 0; i <= last; i++)
@@ -148,6 +150,15 @@ internal sealed unsafe class XdpNicTxQueue : DevmemTxQueue
                     off += f.Length;
                 }
 
+                if (ipv6)
+                {
+                    Span<byte> ipv6Udp = frame.Slice(14, Udp6Checksum.HeadersLength);
+                    InternetChecksum sum = Udp6Checksum.Begin(ipv6Udp);
+                    sum.Add(frame[headerLength..off]);
+                    Udp6Checksum.Store(ipv6Udp, in sum);
+                }
+
+                Interlocked.Add(ref _copiedBytes, packet.PayloadLength);
                 tx.WriteDescriptor(0, address, (uint)off, 0);
             }
 
@@ -156,6 +167,20 @@ internal sealed unsafe class XdpNicTxQueue : DevmemTxQueue
         }
 
         return TxOutcome.Pending;
+    }
+
+    /// <summary>The IPv6 UDP checksum of a gathered packet: over the headers in <paramref name="frame"/> and the payload fragments where they lie in the UMEM.</summary>
+    private static void WriteUdp6Checksum(XdpTxPort port, Span<byte> frame, in DevmemTxPacket packet)
+    {
+        Span<byte> ipv6Udp = frame.Slice(14, Udp6Checksum.HeadersLength);
+        InternetChecksum sum = Udp6Checksum.Begin(ipv6Udp);
+        for (int i = 0; i < packet.FragCount; i++)
+        {
+            DevmemTxFrag f = packet.GetFrag(i);
+            sum.Add(new ReadOnlySpan<byte>(port.Umem + f.RegionOffset, f.Length));
+        }
+
+        Udp6Checksum.Store(ipv6Udp, in sum);
     }
 
     /// <summary>Kicks every port's tx ring that holds descriptors and reaps its completions.</summary>

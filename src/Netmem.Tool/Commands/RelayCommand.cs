@@ -8,9 +8,9 @@ namespace Netmem.Tool.Commands;
 /// <c>netmem relay</c>: a zero-copy UDP relay (see <see cref="RelayRunner"/>). Datagrams arrive
 /// into a region bound for receive and for transmit, and each is sent to a second address from
 /// the fragments it arrived in; its tokens go back only after the send's completion. The far end
-/// verifies every payload byte. Runs on SimNic without setup, and on TunNic in a private network
-/// namespace (root, <c>/dev/net/tun</c>; without them it fails at once, saying why); XdpNic
-/// cannot transmit from a dmabuf yet and fails at once, saying so.
+/// verifies every payload byte. Runs on SimNic without setup, on TunNic in a private network
+/// namespace, and on XdpNic over a veth pair between two private namespaces (both root; without
+/// namespaces, <c>/dev/net/tun</c> or, for xdp, AF_XDP it fails at once, saying why).
 /// </summary>
 internal sealed class RelayCommand : ToolCommand
 {
@@ -18,7 +18,7 @@ internal sealed class RelayCommand : ToolCommand
     private readonly Option<int> _count = ToolOptions.Int("--count", "-n", "N", "datagrams to generate at most (0: as many as --seconds allows)", 0, int.MaxValue, 0);
     private readonly Option<int> _payload = ToolOptions.Int("--payload", null, "BYTES", "UDP payload bytes per datagram (a 9000-byte MTU less IPv4 and UDP headers; above 4096 a datagram spans several fragments)", 1, RelayRunner.MaxPayload, 1400);
     private readonly Option<int> _window = ToolOptions.Int("--window", null, "N", "datagrams generated and not yet verified or counted as dropped, at most", 1, 512, 256);
-    private readonly Option<string> _driver = ToolOptions.OneOf("--driver", "the NIC: simnic (no setup), tun (root: a private network namespace, kernel UDP sockets at both ends; payload up to 1472 B) or xdp (cannot transmit from a dmabuf yet)", "simnic", "simnic", "tun", "xdp");
+    private readonly Option<string> _driver = ToolOptions.OneOf("--driver", "the NIC: simnic (no setup), tun (root: a private network namespace, kernel UDP sockets at both ends; payload up to 1472 B) or xdp (root: a veth pair between two private namespaces, AF_XDP rx and tx from the same UMEM, kernel UDP sockets in the peer namespace; payload up to 1472 B)", "simnic", "simnic", "tun", "xdp");
     private readonly Option<bool> _json = ToolOptions.Json("print the result as one JSON object (snake_case keys; see docs/tool.md) instead of the summary");
     private readonly Option<bool> _progress = ToolOptions.Flag("--progress", null, "print a progress line every second also when stdout is not a terminal");
 
@@ -39,6 +39,7 @@ internal sealed class RelayCommand : ToolCommand
         "netmem relay",
         "netmem relay --count 1000000 --payload 8000 --json",
         "sudo netmem relay --driver tun --count 100000",
+        "sudo netmem relay --driver xdp --count 100000 --json",
     ];
 
     public override int Run(ParseResult result, CommandContext context)

@@ -39,6 +39,18 @@ internal abstract class RelayRig : IDisposable
     /// <summary>Payload bytes the far end read from readable memory.</summary>
     public abstract long FarEndBytesCopied { get; }
 
+    /// <summary>
+    /// Payload bytes the driver's transmit copied before the device read them (a fallback where
+    /// the device cannot send from the fragments where they lie); 0 on the devmem path.
+    /// </summary>
+    public virtual long DriverBytesCopied => 0;
+
+    /// <summary>What ended the far end's thread early, if anything.</summary>
+    public virtual Exception? FarEndFault => null;
+
+    /// <summary>How the device receives and transmits, for the summary (null: nothing to add).</summary>
+    public virtual string? DevicePath => null;
+
     /// <summary>Bytes the device moved (received on queue 0, transmitted, delivered to the far end).</summary>
     public abstract long DeviceBytes { get; }
 

@@ -12,8 +12,11 @@ namespace Netmem.Tool.Relay;
 /// </summary>
 public sealed record RelayRunResult : DemoResult
 {
-    /// <summary>The NIC the relay ran on (<c>simnic</c>).</summary>
+    /// <summary>The NIC the relay ran on (<c>simnic</c>, <c>tun</c> or <c>xdp</c>).</summary>
     public string Driver { get; init; } = "";
+
+    /// <summary>How the device received and transmitted (xdp: the interface, AF_XDP mode, XDP mode and whether tx used multi-buffer); null where there is nothing to add.</summary>
+    public string? DevicePath { get; init; }
 
     /// <summary>Datagrams the relay's socket received whole.</summary>
     public long PacketsRelayReceived { get; init; }
@@ -47,6 +50,13 @@ public sealed record RelayRunResult : DemoResult
 
     /// <summary>Payload bytes the CPU copied on the relay's path: 0 when every fragment arrived in the region.</summary>
     public long RelayBytesCopied { get; init; }
+
+    /// <summary>
+    /// Payload bytes the driver's transmit copied before the device read them: 0 on the devmem
+    /// path; on xdp, every relayed payload when the kernel refused <c>XDP_USE_SG</c> and XdpNic
+    /// fell back to copying headers and payload into one frame (those sends complete as copied).
+    /// </summary>
+    public long DriverBytesCopied { get; init; }
 
     /// <summary>Payload bytes the far end's socket copied out of readable memory for the verifier.</summary>
     public long FarEndBytesCopied { get; init; }

@@ -16,12 +16,13 @@ namespace Netmem.Tool.Relay;
 /// </summary>
 /// <remarks>
 /// <para>On SimNic (no setup, no root) see <see cref="SimNicRelayRig"/>; on TunNic (root, a
-/// private network namespace, kernel UDP sockets at both ends) see <see cref="TunRelayRig"/>.
+/// private network namespace, kernel UDP sockets at both ends) see <see cref="TunRelayRig"/>; on
+/// XdpNic (root, a veth pair between two private namespaces, AF_XDP rx and tx from the same
+/// UMEM, kernel UDP sockets in the peer namespace) see <see cref="XdpRelayRig"/>.
 /// The generator keeps at most <see cref="RelayRunOptions.Window"/> datagrams unaccounted for,
 /// so no FIFO, socket or send window overflows; anything dropped anyway is counted by reason.</para>
-/// <para>XdpNic cannot transmit from a dmabuf yet: it fails at once with
-/// <see cref="PlatformNotSupportedException"/> saying so; so does tun without network namespaces
-/// or <c>/dev/net/tun</c>.</para>
+/// <para>tun and xdp fail at once with <see cref="PlatformNotSupportedException"/>, saying why,
+/// without network namespaces or <c>/dev/net/tun</c>, and xdp also without AF_XDP.</para>
 /// </remarks>
 public static class RelayRunner
 {
@@ -36,7 +37,7 @@ public static class RelayRunner
 
     /// <summary>Runs the relay. <paramref name="stop"/> ends generating early (the checks then use what was generated).</summary>
     /// <exception cref="ArgumentException">An option is out of range.</exception>
-    /// <exception cref="PlatformNotSupportedException">The driver cannot transmit from a dmabuf yet, or (tun) network namespaces or <c>/dev/net/tun</c> are not available; the message says which and why.</exception>
+    /// <exception cref="PlatformNotSupportedException">(tun, xdp) Network namespaces or <c>/dev/net/tun</c> are not available, or (xdp) AF_XDP sockets; the message says which and why.</exception>
     public static RelayRunResult Run(RelayRunOptions o, TextWriter progress, CancellationToken stop)
     {
         ArgumentNullException.ThrowIfNull(o);
@@ -44,9 +45,8 @@ public static class RelayRunner
         Validate(o);
         return o.Driver switch
         {
-            RelayDriver.Tun => RunTun(o, progress, stop),
-            RelayDriver.Xdp => throw new PlatformNotSupportedException(
-                "XdpNic cannot transmit from a dmabuf yet: its driver has no devmem TX (NetDevice.TxOps). Run the relay on the default SimNic driver, or on tun (root)."),
+            RelayDriver.Tun => RunInNamespaces(o, "tun", KernelSocketRelayRig.MaxPayload, max => new TunRelayRig(max), progress, stop),
+            RelayDriver.Xdp => RunInNamespaces(o, "xdp", KernelSocketRelayRig.MaxPayload, max => new XdpRelayRig(max), progress, stop),
             _ => RunOn(new SimNicRelayRig(), o, progress, stop),
         };
     }
@@ -58,11 +58,17 @@ public static class RelayRunner
         ArgumentNullException.ThrowIfNull(w);
         CultureInfo c = CultureInfo.InvariantCulture;
         w.WriteLine(string.Create(c, $"netmem relay: {r.Driver}, queue 0 bound to dmabuf binding {r.BindingId} (rx) and {r.TxBindingId} (tx), port {RelayPort} -> {FarPort}, {r.Payload} B payload, {r.Seconds:F2} s"));
+        if (r.DevicePath is not null)
+        {
+            w.WriteLine($"  device      {r.DevicePath}");
+        }
+
         w.WriteLine(string.Create(c, $"  rate        {r.PacketsPerSecond / 1e6:F3} Mpps   {r.GbitPerSecond:F2} Gbit/s payload relayed"));
         w.WriteLine(string.Create(c, $"  packets     generated {r.PacketsInjected}  relayed {r.PacketsRelayed}  verified {r.PacketsVerified}  mismatches {r.PayloadMismatches}  dropped {r.PacketsDropped}  lost {r.PacketsLost}"));
         RunChecks.PrintDrops(r, w);
         w.WriteLine(string.Create(c, $"  zero-copy   sends {r.PacketsRelayed}  completed {r.ZeroCopyCompleted}  copied {r.ZeroCopyCopied}  cancelled {r.ZeroCopyCancelled}  enobufs waits {r.SendRetries}  multi-fragment {r.MultiFragmentDatagrams} ({r.FragmentsReceived} fragments)"));
-        w.WriteLine(string.Create(c, $"  copied      relay {r.RelayBytesCopied} B  far end {r.FarEndBytesCopied} B (verifier reads readable memory)  device {r.DeviceDmaBytes} B (DMA; simulated by the CPU on SimNic)"));
+        string driverCopy = r.DriverBytesCopied == 0 ? "" : " (the driver's copy fallback: the device could not send from the fragments)";
+        w.WriteLine(string.Create(c, $"  copied      relay {r.RelayBytesCopied} B  driver {r.DriverBytesCopied} B{driverCopy}  far end {r.FarEndBytesCopied} B (verifier reads readable memory)  device {r.DeviceDmaBytes} B (DMA; simulated by the CPU on SimNic)"));
         w.WriteLine(string.Create(c, $"  at end      completions outstanding {r.CompletionsOutstanding}  tokens outstanding {r.TokensOutstanding}"));
         RunChecks.PrintPoolsAndResult(r, w);
     }
@@ -98,11 +104,12 @@ public static class RelayRunner
         }
     }
 
-    private static RelayRunResult RunTun(RelayRunOptions o, TextWriter progress, CancellationToken stop)
+    /// <summary>A run on a driver that needs private network namespaces (tun, xdp): checks the payload and the machine first.</summary>
+    private static RelayRunResult RunInNamespaces(RelayRunOptions o, string driver, int maxPayload, Func<long, RelayRig> create, TextWriter progress, CancellationToken stop)
     {
-        if (o.Payload > TunRelayRig.MaxPayload)
+        if (o.Payload > maxPayload)
         {
-            throw new ArgumentException($"--payload must be 1..{TunRelayRig.MaxPayload} bytes on tun (its 1500-byte MTU less IPv4 and UDP headers).");
+            throw new ArgumentException($"--payload must be 1..{maxPayload} bytes on {driver} (its 1500-byte MTU less IPv4 and UDP headers).");
         }
 
         if (!NetNamespace.IsSupported)
@@ -110,7 +117,12 @@ public static class RelayRunner
             throw new PlatformNotSupportedException(NetNamespace.UnsupportedReason);
         }
 
-        return RunOn(new TunRelayRig(o.Count == 0 ? long.MaxValue : o.Count), o, progress, stop);
+        if (o.Driver == RelayDriver.Xdp && XskSocket.UnsupportedReason is string why)
+        {
+            throw new PlatformNotSupportedException("AF_XDP: " + why);
+        }
+
+        return RunOn(create(o.Count == 0 ? long.MaxValue : o.Count), o, progress, stop);
     }
 
     /// <summary>
@@ -118,7 +130,7 @@ public static class RelayRunner
     /// region for transmit, relays what the generator sends, settles, tears down and checks.
     /// Takes ownership of <paramref name="rig"/>.
     /// </summary>
-    private static RelayRunResult RunOn(RelayRig rig, RelayRunOptions o, TextWriter progress, CancellationToken stop)
+    internal static RelayRunResult RunOn(RelayRig rig, RelayRunOptions o, TextWriter progress, CancellationToken stop)
     {
         DmabufRegion? region = null;
         DmabufBindingHandle? rx = null;
@@ -160,6 +172,8 @@ public static class RelayRunner
             TxQueueStats txStats = rig.TxStats;
             long deviceBytes = rig.DeviceBytes;
             long farEndBytes = rig.FarEndBytesCopied;
+            long driverBytes = rig.DriverBytesCopied;
+            string? path = rig.DevicePath;
             PagePoolStats stats = RunChecks.Total(pools);
 
             // Teardown: unbind both bindings, close the device (and its sockets); every pool must
@@ -188,7 +202,7 @@ public static class RelayRunner
                 failures.Add("the relay did not get every completion and token back within 5 s of the end");
             }
 
-            if (rig is TunRelayRig { FarEndFault: { } farFault })
+            if (rig.FarEndFault is { } farFault)
             {
                 failures.Add($"the far end failed: {farFault.GetType().Name}: {farFault.Message}");
             }
@@ -241,6 +255,8 @@ public static class RelayRunner
                 SendRetries = relay.Blocked,
                 RelayBytesCopied = relay.BytesCopied,
                 FarEndBytesCopied = farEndBytes,
+                DriverBytesCopied = driverBytes,
+                DevicePath = path,
                 DeviceDmaBytes = deviceBytes,
                 CompletionsOutstanding = completionsOutstanding,
                 TokensOutstanding = tokensOutstanding,

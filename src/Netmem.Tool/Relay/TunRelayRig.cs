@@ -1,8 +1,6 @@
 using System.Net;
-using System.Net.Sockets;
 using Netmem.Devmem;
 using Netmem.Drivers.Common;
-using Netmem.Drivers.Parsing;
 using Netmem.Drivers.Tun;
 using Netmem.Native;
 using Netmem.Net;
@@ -17,23 +15,14 @@ namespace Netmem.Tool.Relay;
 /// namespace's own TUN address and the far end's port; the kernel receives what TunNic writes
 /// and a second kernel UDP socket, bound there, verifies every payload byte.
 /// </summary>
-internal sealed class TunRelayRig : RelayRig
+internal sealed class TunRelayRig : KernelSocketRelayRig
 {
-    /// <summary>The largest payload: the TUN's 1500-byte MTU less IPv4 and UDP headers.</summary>
-    public const int MaxPayload = 1472;
-
     private readonly NetNamespace _ns;
     private readonly TunNic _nic;
-    private readonly long _maxDatagrams;
-    private NamespaceUdpSender? _generator;
-    private Socket? _farSocket;
-    private KernelUdpVerifier? _farEnd;
-    private byte[] _payload = [];
-    private bool _disposed;
 
     public TunRelayRig(long maxDatagrams)
+        : base(maxDatagrams)
     {
-        _maxDatagrams = maxDatagrams;
         _ns = NetNamespace.Create("netmem-relay");
         try
         {
@@ -48,91 +37,29 @@ internal sealed class TunRelayRig : RelayRig
 
     public override string Driver => "tun";
 
-    public override int Queues => 1;
-
     public override NetDevice Device => _nic.Device;
 
-    public override int MaxFrame => 1500;
-
     public override long Delivered => _nic.TxCounters.Writes;
-
-    public override long FarReceived => _farEnd?.Received ?? 0;
-
-    public override long FarVerified => _farEnd?.Verified ?? 0;
-
-    public override long FarMismatches => _farEnd?.Mismatches ?? 0;
-
-    public override long FarEndBytesCopied => _farEnd?.BytesCopied ?? 0;
 
     public override long DeviceBytes => _nic.QueueCounters(0).Bytes + _nic.TxStats.Bytes;
 
     public override TxQueueStats TxStats => _nic.TxStats;
 
-    /// <summary>What ended the far end's thread early, if anything.</summary>
-    public Exception? FarEndFault => _farEnd?.Fault;
+    protected override IPAddress RelayAddress => TunDevice.PeerIPv4;
 
-    public override DevmemSocket Open(int payload)
-    {
-        var far = new IPEndPoint(TunDevice.LocalIPv4, RelayRunner.FarPort);
-        _farSocket = _ns.Run(() =>
-        {
-            var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-            try
-            {
-                // SO_RCVBUFFORCE (root): room for far more than the window, so none is lost.
-                s.SetRawSocketOption(1, 33, BitConverter.GetBytes(8 << 20));
-                s.Bind(far);
-                return s;
-            }
-            catch
-            {
-                s.Dispose();
-                throw;
-            }
-        });
-        DevmemSocket relay = _nic.OpenSocket(FlowKey.Udp(RelayRunner.RelayPort));
-        relay.ZeroCopy = true;
-        relay.Connect(_nic.Device, new IPEndPoint(TunDevice.PeerIPv4, RelayRunner.RelayPort), far);
-        _farEnd = new KernelUdpVerifier(_farSocket, payload);
-        _generator = new NamespaceUdpSender(_ns, new IPEndPoint(TunDevice.PeerIPv4, RelayRunner.RelayPort), (int)Math.Min(_maxDatagrams, int.MaxValue));
-        _payload = new byte[payload];
-        return relay;
-    }
+    protected override (NetNamespace Namespace, IPAddress Address) FarEnd => (_ns, TunDevice.LocalIPv4);
 
-    public override bool TryGenerate(ulong seq)
-    {
-        FrameBuilder.FillSequencePayload(_payload, seq);
-        _generator!.Send(_payload);
-        return true;
-    }
+    protected override NetNamespace GeneratorNamespace => _ns;
 
     public override long QueueDrops() => _nic.QueueCounters(0).Drops;
 
-    public override void AddQueueDrops(Dictionary<string, long> drops)
+    public override void AddQueueDrops(Dictionary<string, long> drops) => AddQueue0Drops(_nic.QueueCounters(0), drops, _ => true);
+
+    protected override DevmemSocket OpenSocket(FlowKey flow) => _nic.OpenSocket(flow);
+
+    protected override void DisposeDevice()
     {
-        foreach ((DropReason reason, long count) in RxCounters.SumDropsByReason([_nic.QueueCounters(0)]))
-        {
-            if (count != 0)
-            {
-                drops[$"Queue0{reason}"] = count;
-            }
-        }
-    }
-
-    public override void Quiesce() => _farEnd?.Stop();
-
-    public override void Dispose()
-    {
-        if (_disposed)
-        {
-            return;
-        }
-
-        _disposed = true;
-        _farEnd?.Stop();
-        _generator?.Dispose();
         _nic.Dispose();
-        _farSocket?.Dispose();
         _ns.Dispose();
     }
 }
