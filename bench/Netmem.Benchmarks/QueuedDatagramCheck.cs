@@ -67,6 +67,30 @@ internal static unsafe class QueuedDatagramCheck
     }
 
     /// <summary>
+    /// As <see cref="ExpectQueued"/>, for a path where the kernel may finish the delivery after
+    /// the send returned (a veth's receive runs in softirq context, possibly in ksoftirqd):
+    /// waits up to <paramref name="timeoutMs"/> for the datagrams to arrive or a drop to show.
+    /// </summary>
+    public static void WaitQueued(int fd, string what, int count, uint truesize, uint dropsBefore, int timeoutMs = 5000)
+    {
+        long expected = (long)count * truesize;
+        long deadline = Environment.TickCount64 + timeoutMs;
+        SpinWait spin = default;
+        while (Environment.TickCount64 < deadline)
+        {
+            MemInfo m = Read(fd);
+            if (m.RmemAlloc >= expected || m.Drops != dropsBefore)
+            {
+                break;
+            }
+
+            spin.SpinOnce();
+        }
+
+        ExpectQueued(fd, what, count, truesize, dropsBefore);
+    }
+
+    /// <summary>
     /// After a setup sent <paramref name="count"/> datagrams of <paramref name="truesize"/> bytes
     /// each: all of them must be queued and none dropped.
     /// </summary>

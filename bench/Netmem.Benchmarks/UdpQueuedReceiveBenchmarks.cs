@@ -33,7 +33,7 @@ namespace Netmem.Benchmarks;
 /// </remarks>
 [MemoryDiagnoser]
 [InvocationCount(1, 1)]
-public sealed class UdpQueuedReceiveBenchmarks : IDisposable
+public class UdpQueuedReceiveBenchmarks : IDisposable
 {
     /// <summary>Datagrams queued and received per invocation.</summary>
     public const int N = 4096;
@@ -121,6 +121,7 @@ public sealed class UdpQueuedReceiveBenchmarks : IDisposable
     {
         Cleanup();
         _saeaDone.Dispose();
+        GC.SuppressFinalize(this);
     }
 
     /// <summary>A new io_uring receiver (request not armed), its pool warmed, and <see cref="Count"/> datagrams queued in its socket.</summary>

@@ -22,7 +22,7 @@ namespace Netmem.Benchmarks;
 /// operation are per datagram.</para>
 /// </remarks>
 [MemoryDiagnoser]
-public sealed class UdpReceiveBenchmarks : IDisposable
+public class UdpReceiveBenchmarks : IDisposable
 {
     /// <summary>Datagrams per invocation.</summary>
     public const int N = 4096;
