@@ -7,7 +7,7 @@ using Netmem.Drivers.Udp;
 namespace Netmem.Benchmarks;
 
 /// <summary>
-/// Receiving loopback UDP on an ordinary socket: <see cref="UdpReceiver"/> on io_uring and on
+/// End to end, sender included: receiving loopback UDP on an ordinary socket: <see cref="UdpReceiver"/> on io_uring and on
 /// recvmmsg against <see cref="Socket.ReceiveFrom(Span{byte}, SocketFlags, SocketAddress)"/>
 /// into <see cref="ArrayPool{T}.Shared"/> buffers and against
 /// <see cref="Socket.ReceiveFromAsync(SocketAsyncEventArgs)"/>, in the same run with the same sender.
@@ -20,6 +20,10 @@ namespace Netmem.Benchmarks;
 /// the receive. The burst fits the socket's receive buffer, so nothing is dropped (a lost
 /// datagram would stall the loop, which fails after 5 s instead of hanging). Allocated bytes per
 /// operation are per datagram.</para>
+/// <para>On loopback the sender's kernel work (the whole UDP delivery, plus for io_uring the
+/// task work that runs the armed multishot receive as the send returns) is most of each
+/// figure, alike for every method; <see cref="UdpQueuedReceiveBenchmarks"/> measures the
+/// receive side alone.</para>
 /// </remarks>
 [MemoryDiagnoser]
 public class UdpReceiveBenchmarks : IDisposable

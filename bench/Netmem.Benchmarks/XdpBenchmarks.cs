@@ -28,7 +28,10 @@ namespace Netmem.Benchmarks;
 /// an <see cref="ArrayPool{T}.Shared"/> buffer and calls the non-allocating ReceiveFrom.</para>
 /// <para>Every path keeps at most <see cref="Window"/> datagrams in flight, so nothing is dropped;
 /// each operation is one datagram sent and received, and the kernel send is in every figure
-/// alike. Needs root.</para>
+/// alike (end to end: most of each figure is the sender's kernel work, see
+/// <see cref="XdpReceiveBreakdownBenchmarks"/> for the split). XdpNicDevmem also counts the
+/// wakeups of its measured invocations (the poll thread's blocking <c>poll(2)</c> calls, the
+/// consumer's waits) and prints them per packet at cleanup. Needs root.</para>
 /// </remarks>
 [MemoryDiagnoser]
 public class XdpBenchmarks : IDisposable
@@ -115,7 +118,10 @@ public class XdpBenchmarks : IDisposable
         if (_xdp is not null)
         {
             Console.WriteLine($"// XdpBenchmarks({Size}): {_xdp}, {_xdp.QueueMode(0)} mode; driver took {_xdp.PacketsSeen}, delivered {_xdp.QueueCounters(0).Packets}, xsk {_xdp.ReadXskStatistics(0)}");
-            Console.WriteLine($"// XdpBenchmarks({Size}) wakeups in XdpNicDevmem: {WakeupsPerPacket(_xdpPollWaits, _xdpReceived)} poll(2) calls of the poll thread per packet, {WakeupsPerPacket(_xdpConsumerWaits, _xdpReceived)} consumer waits per packet ({_xdpReceived} packets)");
+            if (_xdpReceived != 0)
+            {
+                Console.WriteLine($"// XdpBenchmarks({Size}) wakeups in XdpNicDevmem: {WakeupsPerPacket(_xdpPollWaits, _xdpReceived)} poll(2) calls of the poll thread per packet, {WakeupsPerPacket(_xdpConsumerWaits, _xdpReceived)} consumer waits per packet ({_xdpReceived} packets)");
+            }
         }
 
         _toXdp?.Dispose();
