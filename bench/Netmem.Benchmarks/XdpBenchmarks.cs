@@ -28,7 +28,10 @@ namespace Netmem.Benchmarks;
 /// an <see cref="ArrayPool{T}.Shared"/> buffer and calls the non-allocating ReceiveFrom.</para>
 /// <para>Every path keeps at most <see cref="Window"/> datagrams in flight, so nothing is dropped;
 /// each operation is one datagram sent and received, and the kernel send is in every figure
-/// alike. Needs root.</para>
+/// alike (end to end: most of each figure is the sender's kernel work, see
+/// <see cref="XdpReceiveBreakdownBenchmarks"/> for the split). XdpNicDevmem also counts the
+/// wakeups of its measured invocations (the poll thread's blocking <c>poll(2)</c> calls, the
+/// consumer's waits) and prints them per packet at cleanup. Needs root.</para>
 /// </remarks>
 [MemoryDiagnoser]
 public class XdpBenchmarks : IDisposable
@@ -59,9 +62,10 @@ public class XdpBenchmarks : IDisposable
     private Socket? _socket;
     private SocketAddress? _from;
     private byte[] _payload = [];
-    private readonly DmabufCmsg[] _cmsgs = new DmabufCmsg[DevmemSocket.MaxDontNeedTokens];
-    private readonly uint[] _tokens = new uint[DevmemSocket.MaxDontNeedTokens];
-    private readonly byte[] _linear = new byte[Window * 1500];
+    private readonly DevmemConsumer _consumer = new(Window * 1500);
+    private long _xdpReceived;
+    private long _xdpPollWaits;
+    private long _xdpConsumerWaits;
 
     /// <summary>UDP payload bytes per datagram.</summary>
     [Params(64, 1400)]
@@ -114,6 +118,10 @@ public class XdpBenchmarks : IDisposable
         if (_xdp is not null)
         {
             Console.WriteLine($"// XdpBenchmarks({Size}): {_xdp}, {_xdp.QueueMode(0)} mode; driver took {_xdp.PacketsSeen}, delivered {_xdp.QueueCounters(0).Packets}, xsk {_xdp.ReadXskStatistics(0)}");
+            if (_xdpReceived != 0)
+            {
+                Console.WriteLine($"// XdpBenchmarks({Size}) wakeups in XdpNicDevmem: {WakeupsPerPacket(_xdpPollWaits, _xdpReceived)} poll(2) calls of the poll thread per packet, {WakeupsPerPacket(_xdpConsumerWaits, _xdpReceived)} consumer waits per packet ({_xdpReceived} packets)");
+            }
         }
 
         _toXdp?.Dispose();
@@ -132,6 +140,9 @@ public class XdpBenchmarks : IDisposable
         (_xdpRegion, _tunRegion, _xdpVeth, _plainVeth, _xdpSocket, _tunSocket) = (null, null, null, null, null, null);
     }
 
+    internal static string WakeupsPerPacket(long waits, long packets) =>
+        packets == 0 ? "n/a" : ((double)waits / packets).ToString("0.000", System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>Same as <see cref="Cleanup"/>, for callers outside BenchmarkDotNet.</summary>
     public void Dispose()
     {
@@ -148,8 +159,18 @@ public class XdpBenchmarks : IDisposable
     }
 
     /// <summary>Kernel UDP → veth → XDP redirect → AF_XDP copy into the region → XdpNic → DevmemSocket.Receive → DontNeed.</summary>
+    /// <remarks>Also counts, over the measured invocations only, the poll thread's blocking <c>poll(2)</c> calls and the consumer's waits (printed per packet at cleanup).</remarks>
     [Benchmark(OperationsPerInvoke = N)]
-    public long XdpNicDevmem() => ReceiveDevmem(_xdpSocket!, _toXdp!, "XDP");
+    public long XdpNicDevmem()
+    {
+        long pollWaits = _xdp!.QueuePollWaits(0);
+        long consumerWaits = _consumer.Waits;
+        long bytes = ReceiveDevmem(_xdpSocket!, _toXdp!, "XDP");
+        _xdpPollWaits += _xdp.QueuePollWaits(0) - pollWaits;
+        _xdpConsumerWaits += _consumer.Waits - consumerWaits;
+        _xdpReceived += Count;
+        return bytes;
+    }
 
     /// <summary>Kernel UDP → TUN → TunNic (readv into a net_iov) → DevmemSocket.Receive → DontNeed.</summary>
     [Benchmark(OperationsPerInvoke = N)]
@@ -213,10 +234,10 @@ public class XdpBenchmarks : IDisposable
                 sent++;
             }
 
-            int n = socket.Receive(_cmsgs, _linear, out _);
+            int n = _consumer.TakeReady(socket, _payload.Length, ref bytes);
             if (n == 0)
             {
-                if (!socket.WaitReadable(100) && Environment.TickCount64 - idleSince > 5000)
+                if (!_consumer.Wait(socket) && Environment.TickCount64 - idleSince > 5000)
                 {
                     throw new InvalidOperationException($"{path} path stalled: {sent} sent, {got} received in 5 s");
                 }
@@ -224,19 +245,6 @@ public class XdpBenchmarks : IDisposable
                 continue;
             }
 
-            for (int i = 0; i < n; i++)
-            {
-                ref DmabufCmsg c = ref _cmsgs[i];
-                if (c.Type != DevmemCmsgType.Dmabuf || c.FragSize != (uint)_payload.Length)
-                {
-                    throw new InvalidOperationException($"unexpected record {c}");
-                }
-
-                _tokens[i] = c.FragToken;
-                bytes += c.FragSize;
-            }
-
-            socket.DontNeed(_tokens.AsSpan(0, n));
             got += n;
             idleSince = Environment.TickCount64;
         }

@@ -181,6 +181,21 @@ public sealed class XdpNic : NapiDriver<XdpNicQueue>
         return null;
     }
 
+    /// <summary>Holds queue <paramref name="queue"/>'s poll loop: frames stay in its rx ring (see <see cref="XdpNicQueue.HoldPolling"/>).</summary>
+    internal void HoldPolling(int queue) => Queues[queue].HoldPolling();
+
+    /// <summary>Lets queue <paramref name="queue"/>'s held poll loop take frames again.</summary>
+    internal void ResumePolling(int queue) => Queues[queue].ResumePolling();
+
+    /// <summary>Times queue <paramref name="queue"/>'s loop blocked in <c>poll(2)</c> for frames (its wakeups).</summary>
+    internal long QueuePollWaits(int queue) => Queues[queue].PollWaits;
+
+    /// <summary>Frames waiting in queue <paramref name="queue"/>'s rx ring.</summary>
+    internal uint QueueRxQueued(int queue) => Queues[queue].RxQueued;
+
+    /// <summary>Chunks posted in queue <paramref name="queue"/>'s fill ring.</summary>
+    internal uint QueueFillPosted(int queue) => Queues[queue].FillPosted;
+
     /// <summary>UMEM chunks queue <paramref name="queue"/> holds for transmit now.</summary>
     internal int QueueTxChunksHeld(int queue) => Queues[queue].TxChunksHeld;
 

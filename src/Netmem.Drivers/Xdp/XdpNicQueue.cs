@@ -73,6 +73,17 @@ public sealed unsafe class XdpNicQueue : NapiPollThread
     /// <summary>The UMEM chunks (payload-pool <c>net_iov</c>s) reserved for the port, held off the fill ring until the socket closes.</summary>
     private NetmemRef[] _txChunks = [];
 
+    /// <summary>Set by <see cref="HoldPolling"/>: the loop keeps the fill ring stocked but takes nothing off the rx ring.</summary>
+    private volatile bool _holdRequested;
+
+    /// <summary>Set by the loop once it saw <see cref="_holdRequested"/>: no burst is in hand and none will be taken.</summary>
+    private readonly ManualResetEventSlim _holding = new(false);
+
+    /// <summary>What a held loop waits on between polls (set while not held).</summary>
+    private readonly ManualResetEventSlim _resume = new(true);
+
+    private long _pollWaits;
+
     internal XdpNicQueue(XdpNic nic, int index, int? pinCpu)
         : base(nic.Device, index, pinCpu)
     {
@@ -87,6 +98,40 @@ public sealed unsafe class XdpNicQueue : NapiPollThread
 
     /// <summary>The mode of the socket now bound, or null while stopped.</summary>
     internal XskMode? Mode => _xsk?.Mode;
+
+    /// <summary>Times the loop found nothing to do and blocked in <c>poll(2)</c> on the socket: the rx side's wakeups.</summary>
+    internal long PollWaits => Volatile.Read(ref _pollWaits);
+
+    /// <summary>Frames in the socket's rx ring that the loop has not taken yet (0 while stopped).</summary>
+    internal uint RxQueued => _xsk?.Rx.Outstanding ?? 0;
+
+    /// <summary>Chunks posted in the fill ring for the kernel to receive into (0 while stopped).</summary>
+    internal uint FillPosted => _xsk?.Fill.Outstanding ?? 0;
+
+    /// <summary>
+    /// Holds the poll loop (for measurements of the receive path alone): it keeps the fill ring
+    /// stocked and the socket in the map, so the kernel goes on placing frames in the rx ring,
+    /// but takes none off it until <see cref="ResumePolling"/>. Returns once the loop has no
+    /// burst in hand. A queue stop ends the hold.
+    /// </summary>
+    /// <exception cref="NetmemException">EBUSY: the loop did not acknowledge within 30 s.</exception>
+    internal void HoldPolling()
+    {
+        _resume.Reset();
+        _holdRequested = true;
+        if (!_holding.Wait(TimeSpan.FromSeconds(30)))
+        {
+            throw new NetmemException(Errno.EBUSY, $"{this}: poll loop did not hold");
+        }
+    }
+
+    /// <summary>Lets a held loop take frames again.</summary>
+    internal void ResumePolling()
+    {
+        _holdRequested = false;
+        _holding.Reset();
+        _resume.Set();
+    }
 
     /// <summary>Frames the kernel handed over whose chunk the driver had not posted (never expected).</summary>
     internal long UnknownChunks { get; private set; }
@@ -164,6 +209,7 @@ public sealed unsafe class XdpNicQueue : NapiPollThread
     /// </summary>
     protected override void OnStopping()
     {
+        ResumePolling();
         XskSocket? xsk = _xsk;
         if (xsk is null)
         {
@@ -276,6 +322,12 @@ public sealed unsafe class XdpNicQueue : NapiPollThread
         if (!_inMap)
         {
             PublishSocket(xsk);
+        }
+
+        if (_holdRequested && _burst == 0)
+        {
+            _holding.Set();
+            return false;
         }
 
         XskRing rx = xsk.Rx;
@@ -463,10 +515,18 @@ public sealed unsafe class XdpNicQueue : NapiPollThread
     protected override void WaitForWork()
     {
         XskSocket? xsk = _xsk;
+        if (_holdRequested)
+        {
+            // Held: wait for the resume, not the socket (bounded, so stop requests are seen).
+            _resume.Wait(1);
+            return;
+        }
+
         if (!StopRequested && xsk is not null)
         {
             try
             {
+                _pollWaits++;
                 xsk.WaitReadable(1);
             }
             catch (NativeException)
@@ -480,6 +540,17 @@ public sealed unsafe class XdpNicQueue : NapiPollThread
     protected override void Wake()
     {
         // The poll loop waits at most 1 ms in poll(2); nothing to interrupt.
+    }
+
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing)
+        {
+            _holding.Dispose();
+            _resume.Dispose();
+        }
     }
 
     private void CloseSocket()
