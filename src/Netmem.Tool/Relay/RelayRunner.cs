@@ -149,7 +149,7 @@ public static class RelayRunner
             loop = new RelayLoop(relay);
 
             var accounting = new RelayAccounting(rig, relay);
-            int gen0 = GC.CollectionCount(0), gen1 = GC.CollectionCount(1), gen2 = GC.CollectionCount(2);
+            GcCollections gcStart = GcCollections.Now();
             var clock = Stopwatch.StartNew();
             long generated = Generate(o, rig, accounting, loop, progress, clock, stop);
             double seconds = clock.Elapsed.TotalSeconds;
@@ -158,7 +158,7 @@ public static class RelayRunner
             bool settled = RunChecks.WaitUntil(() => accounting.Settled(generated) || loop.Fault is not null, TimeSpan.FromSeconds(10));
             loop.Stop(TimeSpan.FromSeconds(5));
             rig.Quiesce();
-            int g0 = GC.CollectionCount(0) - gen0, g1 = GC.CollectionCount(1) - gen1, g2 = GC.CollectionCount(2) - gen2;
+            GcCollections gc = GcCollections.Since(gcStart);
 
             Dictionary<string, long> drops = accounting.DropsByReason();
             long dropped = drops.Values.Sum();
@@ -230,15 +230,8 @@ public static class RelayRunner
                 PacketsPerSecond = verified / seconds,
                 GbitPerSecond = relay.RelayedBytes * 8 / seconds / 1e9,
                 DropsByReason = drops,
-                AllocFast = stats.AllocFast,
-                AllocSlow = stats.AllocSlow + stats.AllocSlowHighOrder,
-                AllocRefill = stats.AllocRefill,
-                RecycleCached = stats.RecycleCached,
-                RecycleRing = stats.RecycleRing,
-                RecycleRingFull = stats.RecycleRingFull,
-                Gen0Collections = g0,
-                Gen1Collections = g1,
-                Gen2Collections = g2,
+                PoolCounters = stats,
+                Collections = gc,
                 InflightAfterTeardown = inflight,
                 GenPoolOutstandingAfterTeardown = outstanding,
                 BindingId = rxId,
