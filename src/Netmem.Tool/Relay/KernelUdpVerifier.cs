@@ -4,9 +4,9 @@ using Netmem.Drivers.Parsing;
 namespace Netmem.Tool.Relay;
 
 /// <summary>
-/// The far end of a TunNic relay: a thread that reads an ordinary kernel UDP socket (bound in
-/// the TUN's namespace) and verifies every datagram byte for byte as a sequence payload of the
-/// expected size, sequence numbers never going backwards. A socket error other than a receive
+/// The far end of a relay on kernel sockets (tun, xdp): a thread that reads an ordinary kernel
+/// UDP socket (bound in a namespace the rig made) and verifies every datagram byte for byte as a
+/// sequence payload of the expected size, sequence numbers never going backwards. A socket error other than a receive
 /// timeout ends the thread and is kept in <see cref="Fault"/>.
 /// </summary>
 internal sealed class KernelUdpVerifier

@@ -22,49 +22,57 @@ internal sealed class TunTxRig : IDisposable
     internal const ushort DestinationPort = 7300;
 
     private readonly byte[] _scratch = new byte[KernelUdpRoundTrip.SlotStride];
-    private readonly KernelUdpRoundTrip _roundTrip;
+    private readonly KernelUdpRoundTrip _roundTrip = null!;
 
     internal TunTxRig(bool deviceOnly = false, bool ipv6 = false)
     {
         IsIPv6 = ipv6;
         Namespace = NetNamespace.Create();
-        Region = deviceOnly ? DmabufRegion.CreateDeviceOnly(KernelUdpRoundTrip.SlotBytes) : DmabufRegion.CreateMemfd("tun-tx", KernelUdpRoundTrip.SlotBytes);
-        Nic = new TunNic(Namespace, new TunNicOptions { Configuration = new TunConfiguration { IPv6LinkLocal = false } });
-        Handle = Nic.Device.BindDmabufTx(Region);
-        Source = new IPEndPoint(ipv6 ? TunDevice.PeerIPv6 : TunDevice.PeerIPv4, SourcePort);
-        Destination = new IPEndPoint(ipv6 ? TunDevice.LocalIPv6 : TunDevice.LocalIPv4, DestinationPort);
-        Socket = new DevmemSocket(FlowKey.Udp(SourcePort), maxTxInFlight: 1024) { ZeroCopy = true };
-        Socket.Connect(Nic.Device, Source, Destination);
-        Receiver = NamespaceUdpReceiver.Open(Namespace, Destination, receiveTimeoutMs: 5000);
-        _roundTrip = new KernelUdpRoundTrip
+        try
         {
-            Socket = Socket,
-            Receiver = Receiver,
-            Source = Source,
-            BindingId = Id,
-            WritePayload = WritePayload,
-            Describe = () => $"tx {Nic.TxStats}, writes {Nic.TxCounters}",
-        };
+            Region = deviceOnly ? DmabufRegion.CreateDeviceOnly(KernelUdpRoundTrip.SlotBytes) : DmabufRegion.CreateMemfd("tun-tx", KernelUdpRoundTrip.SlotBytes);
+            Nic = new TunNic(Namespace, new TunNicOptions { Configuration = new TunConfiguration { IPv6LinkLocal = false } });
+            Handle = Nic.Device.BindDmabufTx(Region);
+            Source = new IPEndPoint(ipv6 ? TunDevice.PeerIPv6 : TunDevice.PeerIPv4, SourcePort);
+            Destination = new IPEndPoint(ipv6 ? TunDevice.LocalIPv6 : TunDevice.LocalIPv4, DestinationPort);
+            Socket = new DevmemSocket(FlowKey.Udp(SourcePort), maxTxInFlight: 1024) { ZeroCopy = true };
+            Socket.Connect(Nic.Device, Source, Destination);
+            Receiver = NamespaceUdpReceiver.Open(Namespace, Destination, receiveTimeoutMs: 5000);
+            _roundTrip = new KernelUdpRoundTrip
+            {
+                Socket = Socket,
+                Receiver = Receiver,
+                Source = Source,
+                BindingId = Id,
+                WritePayload = WritePayload,
+                Describe = () => $"tx {Nic.TxStats}, writes {Nic.TxCounters}",
+            };
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
     }
 
     public bool IsIPv6 { get; }
 
     public NetNamespace Namespace { get; }
 
-    public DmabufRegion Region { get; }
+    public DmabufRegion Region { get; } = null!;
 
-    public TunNic Nic { get; }
+    public TunNic Nic { get; } = null!;
 
-    public DmabufBindingHandle Handle { get; }
+    public DmabufBindingHandle Handle { get; } = null!;
 
-    public IPEndPoint Source { get; }
+    public IPEndPoint Source { get; } = null!;
 
-    public IPEndPoint Destination { get; }
+    public IPEndPoint Destination { get; } = null!;
 
-    public DevmemSocket Socket { get; }
+    public DevmemSocket Socket { get; } = null!;
 
     /// <summary>The kernel UDP socket bound to <see cref="Destination"/> inside the namespace.</summary>
-    public Socket Receiver { get; }
+    public Socket Receiver { get; } = null!;
 
     /// <summary>The largest payload TunNic sends in one datagram (MTU 1500).</summary>
     public int MaxPayload => 1500 - (IsIPv6 ? 40 : 20) - 8;
@@ -109,11 +117,11 @@ internal sealed class TunTxRig : IDisposable
 
     public void Dispose()
     {
-        Socket.Dispose();
-        Handle.Dispose();
-        Nic.Dispose();
-        Receiver.Dispose();
-        Region.Dispose();
+        Socket?.Dispose();
+        Handle?.Dispose();
+        Nic?.Dispose();
+        Receiver?.Dispose();
+        Region?.Dispose();
         Namespace.Dispose();
     }
 }
