@@ -1,3 +1,5 @@
+using Netmem;
+
 namespace Netmem.Tool.Demo;
 
 /// <summary>What <c>netmem demo</c> measured and checked.</summary>
@@ -29,5 +31,30 @@ public record DemoResult
     public int BindingId { get; init; }
     public int Rebinds { get; init; }
     public IReadOnlyList<string> Failures { get; init; } = [];
+
+    /// <summary>Sets the page-pool counters above from one snapshot (slow allocations of any order together).</summary>
+    internal PagePoolStats PoolCounters
+    {
+        init
+        {
+            AllocFast = value.AllocFast;
+            AllocSlow = value.AllocSlow + value.AllocSlowHighOrder;
+            AllocRefill = value.AllocRefill;
+            RecycleCached = value.RecycleCached;
+            RecycleRing = value.RecycleRing;
+            RecycleRingFull = value.RecycleRingFull;
+        }
+    }
+
+    /// <summary>Sets the three collection counts above.</summary>
+    internal GcCollections Collections
+    {
+        init
+        {
+            Gen0Collections = value.Gen0;
+            Gen1Collections = value.Gen1;
+            Gen2Collections = value.Gen2;
+        }
+    }
     public bool Ok => Failures.Count == 0;
 }

@@ -42,7 +42,7 @@ public static class DemoRunner
             consumers[f] = new FlowConsumer(socket, o.Payload, o.InjectCorruption && f == o.Flows - 1);
         }
 
-        int gen0 = GC.CollectionCount(0), gen1 = GC.CollectionCount(1), gen2 = GC.CollectionCount(2);
+        GcCollections gcStart = GcCollections.Now();
         var clock = Stopwatch.StartNew();
         using var injectorStop = CancellationTokenSource.CreateLinkedTokenSource(stop);
         long injected = 0;
@@ -104,7 +104,7 @@ public static class DemoRunner
             progress.WriteLine();
         }
 
-        int g0 = GC.CollectionCount(0) - gen0, g1 = GC.CollectionCount(1) - gen1, g2 = GC.CollectionCount(2) - gen2;
+        GcCollections gc = GcCollections.Since(gcStart);
         PagePoolStats total = RunChecks.Total(pools);
         Dictionary<string, long> drops = RxCounters.SumDropsByReason(Enumerable.Range(0, o.Queues).Select(nic.QueueCounters))
             .ToDictionary(kv => kv.Key.ToString(), kv => kv.Value);
@@ -139,15 +139,8 @@ public static class DemoRunner
             PacketsPerSecond = delivered / seconds,
             GbitPerSecond = payloadBytes * 8 / seconds / 1e9,
             DropsByReason = drops,
-            AllocFast = total.AllocFast,
-            AllocSlow = total.AllocSlow + total.AllocSlowHighOrder,
-            AllocRefill = total.AllocRefill,
-            RecycleCached = total.RecycleCached,
-            RecycleRing = total.RecycleRing,
-            RecycleRingFull = total.RecycleRingFull,
-            Gen0Collections = g0,
-            Gen1Collections = g1,
-            Gen2Collections = g2,
+            PoolCounters = total,
+            Collections = gc,
             InflightAfterTeardown = inflight,
             GenPoolOutstandingAfterTeardown = outstanding,
             BindingId = handle.BindingId,

@@ -76,7 +76,7 @@ public static class TunRunner
             long bytesBefore = SumQueues(nic, o.Queues, c => c.Bytes);
             Dictionary<DropReason, long> dropsBefore = RxCounters.SumDropsByReason(Enumerable.Range(0, o.Queues).Select(nic.QueueCounters));
 
-            int gen0 = GC.CollectionCount(0), gen1 = GC.CollectionCount(1), gen2 = GC.CollectionCount(2);
+            GcCollections gcStart = GcCollections.Now();
             var clock = Stopwatch.StartNew();
             long sent = Send(o, nic, senders, consumers, seenBefore, progress, clock, failures, stop);
             double seconds = clock.Elapsed.TotalSeconds;
@@ -89,7 +89,7 @@ public static class TunRunner
                 c.Stop();
             }
 
-            int g0 = GC.CollectionCount(0) - gen0, g1 = GC.CollectionCount(1) - gen1, g2 = GC.CollectionCount(2) - gen2;
+            GcCollections gc = GcCollections.Since(gcStart);
             TunCounters kernel = nic.ReadKernelCounters().Since(kernelBefore);
             long payloadBytes = SumQueues(nic, o.Queues, c => c.Bytes) - bytesBefore;
             Dictionary<string, long> drops = [];
@@ -155,15 +155,8 @@ public static class TunRunner
                 GbitPerSecond = payloadBytes * 8 / seconds / 1e9,
                 DropsByReason = drops,
                 PacketsDropped = dropped,
-                AllocFast = stats.AllocFast,
-                AllocSlow = stats.AllocSlow + stats.AllocSlowHighOrder,
-                AllocRefill = stats.AllocRefill,
-                RecycleCached = stats.RecycleCached,
-                RecycleRing = stats.RecycleRing,
-                RecycleRingFull = stats.RecycleRingFull,
-                Gen0Collections = g0,
-                Gen1Collections = g1,
-                Gen2Collections = g2,
+                PoolCounters = stats,
+                Collections = gc,
                 InflightAfterTeardown = inflight,
                 GenPoolOutstandingAfterTeardown = outstanding,
                 BindingId = bindingId,

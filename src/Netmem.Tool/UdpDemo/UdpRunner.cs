@@ -67,7 +67,7 @@ public static class UdpRunner
                 consumers.Add(new Consumer(rx, o.Payload, credit));
             }
 
-            int gen0 = GC.CollectionCount(0), gen1 = GC.CollectionCount(1), gen2 = GC.CollectionCount(2);
+            GcCollections gcStart = GcCollections.Now();
             var clock = Stopwatch.StartNew();
             foreach (Consumer c in consumers)
             {
@@ -89,7 +89,7 @@ public static class UdpRunner
                 c.Stop();
             }
 
-            int g0 = GC.CollectionCount(0) - gen0, g1 = GC.CollectionCount(1) - gen1, g2 = GC.CollectionCount(2) - gen2;
+            GcCollections gc = GcCollections.Since(gcStart);
             UdpReceiverStats[] stats = receivers.Select(r => r.GetStats()).ToArray();
             PagePoolStats pool = RunChecks.Total(pools);
             string path = receivers[0].Path.ToString();
@@ -143,15 +143,8 @@ public static class UdpRunner
                 PacketsPerSecond = received / seconds,
                 GbitPerSecond = bytes * 8 / seconds / 1e9,
                 DropsByReason = drops == 0 ? new Dictionary<string, long>() : new Dictionary<string, long> { ["KernelRxqOverflow"] = drops },
-                AllocFast = pool.AllocFast,
-                AllocSlow = pool.AllocSlow + pool.AllocSlowHighOrder,
-                AllocRefill = pool.AllocRefill,
-                RecycleCached = pool.RecycleCached,
-                RecycleRing = pool.RecycleRing,
-                RecycleRingFull = pool.RecycleRingFull,
-                Gen0Collections = g0,
-                Gen1Collections = g1,
-                Gen2Collections = g2,
+                PoolCounters = pool,
+                Collections = gc,
                 InflightAfterTeardown = inflight,
                 GenPoolOutstandingAfterTeardown = outstanding,
                 BindingId = bindingId,

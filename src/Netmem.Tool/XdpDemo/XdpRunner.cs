@@ -68,7 +68,7 @@ public static class XdpRunner
             long bytesBefore = counters.Bytes;
             Dictionary<DropReason, long> dropsBefore = new(counters.DropsByReason());
 
-            int gen0 = GC.CollectionCount(0), gen1 = GC.CollectionCount(1), gen2 = GC.CollectionCount(2);
+            GcCollections gcStart = GcCollections.Now();
             var clock = Stopwatch.StartNew();
             long sent = Send(o, nic, sender, consumer, xskBefore, seenBefore, progress, clock, failures, stop);
             double seconds = clock.Elapsed.TotalSeconds;
@@ -78,7 +78,7 @@ public static class XdpRunner
             RunChecks.WaitReceived([consumer], delivered, TimeSpan.FromSeconds(10));
             consumer.Stop();
 
-            int g0 = GC.CollectionCount(0) - gen0, g1 = GC.CollectionCount(1) - gen1, g2 = GC.CollectionCount(2) - gen2;
+            GcCollections gc = GcCollections.Since(gcStart);
             LinkStats64 peer = veth.ReadPeerCounters();
             LinkStats64 dev = veth.ReadDeviceCounters();
             XskStatistics xsk = nic.ReadXskStatistics(0);
@@ -148,15 +148,8 @@ public static class XdpRunner
                 GbitPerSecond = payloadBytes * 8 / seconds / 1e9,
                 DropsByReason = drops,
                 PacketsDropped = dropped,
-                AllocFast = stats.AllocFast,
-                AllocSlow = stats.AllocSlow + stats.AllocSlowHighOrder,
-                AllocRefill = stats.AllocRefill,
-                RecycleCached = stats.RecycleCached,
-                RecycleRing = stats.RecycleRing,
-                RecycleRingFull = stats.RecycleRingFull,
-                Gen0Collections = g0,
-                Gen1Collections = g1,
-                Gen2Collections = g2,
+                PoolCounters = stats,
+                Collections = gc,
                 InflightAfterTeardown = inflight,
                 GenPoolOutstandingAfterTeardown = outstanding,
                 BindingId = bindingId,
