@@ -21,7 +21,10 @@ public sealed unsafe partial class PagePool
             {
                 nuint v = _cache[n - 1];
                 _own->Count = n - 1;
-                ((NetmemDescHeader*)(v & ~NetmemRef.NetIovTag))->State = (int)NetmemState.InFlight;
+
+                // The whole word, pool id unchanged: the put's 8-byte read of it then forwards
+                // from this store instead of stalling on a narrower one.
+                ((NetmemDescHeader*)(v & ~NetmemRef.NetIovTag))->PoolState = NetmemDescHeader.MakePoolState(_id, NetmemState.InFlight);
                 _cs[(int)Stat.AllocFast]++;
                 return new NetmemRef(v);
             }
@@ -119,9 +122,9 @@ public sealed unsafe partial class PagePool
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static NetmemRef TakeFromCache(nuint v)
+    private NetmemRef TakeFromCache(nuint v)
     {
-        ((NetmemDescHeader*)(v & ~NetmemRef.NetIovTag))->State = (int)NetmemState.InFlight;
+        ((NetmemDescHeader*)(v & ~NetmemRef.NetIovTag))->PoolState = NetmemDescHeader.MakePoolState(_id, NetmemState.InFlight);
         return new NetmemRef(v);
     }
 

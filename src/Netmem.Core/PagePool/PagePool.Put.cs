@@ -266,7 +266,7 @@ public sealed unsafe partial class PagePool
             return UnrefOther(h, seen);
         }
 
-        h->State = (int)NetmemState.InPool;
+        h->PoolState = NetmemDescHeader.MakePoolState(_id, NetmemState.InPool);
         return Unref.Last;
     }
 
