@@ -54,6 +54,9 @@ internal abstract class RelayRig : IDisposable
     /// <summary>Bytes the device moved (received on queue 0, transmitted, delivered to the far end).</summary>
     public abstract long DeviceBytes { get; }
 
+    /// <summary>Who moves <see cref="DeviceBytes"/> on this device, for the summary.</summary>
+    public abstract string DeviceBytesMovedBy { get; }
+
     /// <summary>The transmit queue's counters.</summary>
     public abstract TxQueueStats TxStats { get; }
 

@@ -68,6 +68,9 @@ public sealed record RelayRunResult : DemoResult
     /// </summary>
     public long DeviceDmaBytes { get; init; }
 
+    /// <summary>Who moved <see cref="DeviceDmaBytes"/> on this run's device: DMA, simulated DMA, or the kernel's copies.</summary>
+    public string DeviceBytesMovedBy { get; init; } = "";
+
     /// <summary>Zero-copy sends still in flight plus completions not yet read, at the end (must be 0).</summary>
     public long CompletionsOutstanding { get; init; }
 

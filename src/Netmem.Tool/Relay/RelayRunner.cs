@@ -68,7 +68,7 @@ public static class RelayRunner
         RunChecks.PrintDrops(r, w);
         w.WriteLine(string.Create(c, $"  zero-copy   sends {r.PacketsRelayed}  completed {r.ZeroCopyCompleted}  copied {r.ZeroCopyCopied}  cancelled {r.ZeroCopyCancelled}  enobufs waits {r.SendRetries}  multi-fragment {r.MultiFragmentDatagrams} ({r.FragmentsReceived} fragments)"));
         string driverCopy = r.DriverBytesCopied == 0 ? "" : " (the driver's copy fallback: the device could not send from the fragments)";
-        w.WriteLine(string.Create(c, $"  copied      relay {r.RelayBytesCopied} B  driver {r.DriverBytesCopied} B{driverCopy}  far end {r.FarEndBytesCopied} B (verifier reads readable memory)  device {r.DeviceDmaBytes} B (DMA; simulated by the CPU on SimNic)"));
+        w.WriteLine(string.Create(c, $"  copied      relay {r.RelayBytesCopied} B  driver {r.DriverBytesCopied} B{driverCopy}  far end {r.FarEndBytesCopied} B (verifier reads readable memory)  device {r.DeviceDmaBytes} B ({r.DeviceBytesMovedBy})"));
         w.WriteLine(string.Create(c, $"  at end      completions outstanding {r.CompletionsOutstanding}  tokens outstanding {r.TokensOutstanding}"));
         RunChecks.PrintPoolsAndResult(r, w);
     }
@@ -171,6 +171,7 @@ public static class RelayRunner
             long lost = generated - farReceived - dropped;
             TxQueueStats txStats = rig.TxStats;
             long deviceBytes = rig.DeviceBytes;
+            string deviceBytesMovedBy = rig.DeviceBytesMovedBy;
             long farEndBytes = rig.FarEndBytesCopied;
             long driverBytes = rig.DriverBytesCopied;
             string? path = rig.DevicePath;
@@ -251,6 +252,7 @@ public static class RelayRunner
                 DriverBytesCopied = driverBytes,
                 DevicePath = path,
                 DeviceDmaBytes = deviceBytes,
+                DeviceBytesMovedBy = deviceBytesMovedBy,
                 CompletionsOutstanding = completionsOutstanding,
                 TokensOutstanding = tokensOutstanding,
                 Failures = failures,

@@ -45,6 +45,8 @@ internal sealed class SimNicRelayRig : RelayRig
 
     public override long DeviceBytes => _nic.QueueCounters(0).Bytes + _nic.TxStats.Bytes + _nic.QueueCounters(1).Bytes;
 
+    public override string DeviceBytesMovedBy => "DMA; simulated by the CPU on SimNic";
+
     public override TxQueueStats TxStats => _nic.TxStats;
 
     public override DevmemSocket Open(int payload)

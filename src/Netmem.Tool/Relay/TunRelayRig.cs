@@ -43,6 +43,8 @@ internal sealed class TunRelayRig : KernelSocketRelayRig
 
     public override long DeviceBytes => _nic.QueueCounters(0).Bytes + _nic.TxStats.Bytes;
 
+    public override string DeviceBytesMovedBy => "the kernel, copying into the region on read and out of it on writev";
+
     public override TxQueueStats TxStats => _nic.TxStats;
 
     protected override IPAddress RelayAddress => TunDevice.PeerIPv4;

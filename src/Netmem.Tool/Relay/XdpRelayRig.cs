@@ -66,6 +66,10 @@ internal sealed class XdpRelayRig : KernelSocketRelayRig
 
     public override long DeviceBytes => _nic.QueueCounters(0).Bytes + _nic.TxStats.Bytes;
 
+    public override string DeviceBytesMovedBy => _nic.QueueMode(0) == XskMode.ZeroCopy
+        ? "DMA by the NIC (AF_XDP zero-copy mode)"
+        : "the kernel, copying frames into and out of the UMEM (AF_XDP copy mode)";
+
     public override TxQueueStats TxStats => _nic.TxStats;
 
     public override string DevicePath
