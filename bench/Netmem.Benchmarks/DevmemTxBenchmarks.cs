@@ -84,16 +84,7 @@ public class DevmemTxBenchmarks : IDisposable
     [GlobalSetup]
     public void Setup()
     {
-        if (!NetNamespace.IsSupported)
-        {
-            throw new InvalidOperationException("DevmemTxBenchmarks need root (a private network namespace and a TUN device): " + NetNamespace.UnsupportedReason);
-        }
-
-        _ns = NetNamespace.Create("netmem-txbench");
-        using (RtNetlink rtnl = _ns.OpenRtNetlink())
-        {
-            rtnl.SetLink("lo", up: true);
-        }
+        _ns = BenchNamespace.CreateWithLoopback("netmem-txbench", nameof(DevmemTxBenchmarks));
 
         _region = DmabufRegion.CreateMemfd("tx-bench", 1 << 20);
         _region.GetSpan(0, (int)_region.Size).Fill(0x5A);
@@ -178,12 +169,7 @@ public class DevmemTxBenchmarks : IDisposable
         return s;
     }
 
-    private Socket BoundSocket(IPEndPoint at) => _ns!.Run(() =>
-    {
-        var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        s.Bind(at);
-        return s;
-    });
+    private Socket BoundSocket(IPEndPoint at) => BenchNamespace.BoundUdpSocket(_ns!, at);
 
     /// <summary>Sends <see cref="Count"/> datagrams, keeping at most <see cref="Window"/> unreported; returns the payload bytes completed.</summary>
     private long DevmemSend(DevmemSocket socket, uint id)

@@ -64,18 +64,9 @@ public class TunBenchmarks : IDisposable
     [GlobalSetup]
     public void Setup()
     {
-        if (!NetNamespace.IsSupported)
-        {
-            throw new InvalidOperationException("TunBenchmarks need root (a private network namespace and a TUN device): " + NetNamespace.UnsupportedReason);
-        }
-
+        _ns = BenchNamespace.CreateWithLoopback("netmem-bench", nameof(TunBenchmarks));
         _payload = new byte[Size];
         _payload.AsSpan().Fill(0x5A);
-        _ns = NetNamespace.Create("netmem-bench");
-        using (RtNetlink rtnl = _ns.OpenRtNetlink())
-        {
-            rtnl.SetLink("lo", up: true);
-        }
 
         _region = DmabufRegion.CreateMemfd("tun-bench", 64 << 20);
         _nic = new TunNic(_ns, new TunNicOptions { Configuration = new TunConfiguration { IPv6LinkLocal = false } });
@@ -83,16 +74,7 @@ public class TunBenchmarks : IDisposable
         _devmem = _nic.OpenSocket(FlowKey.Udp(TunPort));
         _toTun = new NamespaceUdpSender(_ns, new IPEndPoint(TunDevice.PeerIPv4, TunPort), int.MaxValue);
 
-        _socket = _ns.Run(() =>
-        {
-            var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp)
-            {
-                ReceiveBufferSize = 4 << 20,
-                ReceiveTimeout = 5000,
-            };
-            s.Bind(new IPEndPoint(TunDevice.LocalIPv4, SocketPort));
-            return s;
-        });
+        _socket = BenchNamespace.BoundUdpSocket(_ns, new IPEndPoint(TunDevice.LocalIPv4, SocketPort), s => s.ReceiveBufferSize = 4 << 20);
         _from = new SocketAddress(AddressFamily.InterNetwork);
         _toSocket = new NamespaceUdpSender(_ns, new IPEndPoint(TunDevice.LocalIPv4, SocketPort), int.MaxValue);
     }

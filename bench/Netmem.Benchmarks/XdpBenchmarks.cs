@@ -98,16 +98,7 @@ public class XdpBenchmarks : IDisposable
         _tunSocket = _tun.OpenSocket(FlowKey.Udp(TunPort));
         _toTun = new NamespaceUdpSender(_plainVeth.DeviceNamespace, new IPEndPoint(TunDevice.PeerIPv4, TunPort), int.MaxValue);
 
-        _socket = _plainVeth.DeviceNamespace.Run(() =>
-        {
-            var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp)
-            {
-                ReceiveBufferSize = 4 << 20,
-                ReceiveTimeout = 5000,
-            };
-            s.Bind(new IPEndPoint(VethPair.DeviceIPv4, SocketPort));
-            return s;
-        });
+        _socket = BenchNamespace.BoundUdpSocket(_plainVeth.DeviceNamespace, new IPEndPoint(VethPair.DeviceIPv4, SocketPort), s => s.ReceiveBufferSize = 4 << 20);
         _from = new SocketAddress(AddressFamily.InterNetwork);
         _toSocket = _plainVeth.OpenSender(SocketPort, maxDatagrams: int.MaxValue);
     }

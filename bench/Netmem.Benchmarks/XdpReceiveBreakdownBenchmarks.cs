@@ -105,13 +105,8 @@ public class XdpReceiveBreakdownBenchmarks : IDisposable
         _toXdp = _xdpVeth.OpenSender(XdpPort, maxDatagrams: int.MaxValue);
 
         _plainVeth = VethPair.Create("netmem-bsq");
-        _socket = _plainVeth.DeviceNamespace.Run(() =>
-        {
-            var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { ReceiveTimeout = 5000 };
-            QueuedDatagramCheck.EnlargeReceiveBuffer((int)s.Handle, UdpQueuedReceiveBenchmarks.ReceiveBufferBytes);
-            s.Bind(new IPEndPoint(VethPair.DeviceIPv4, SocketPort));
-            return s;
-        });
+        _socket = BenchNamespace.BoundUdpSocket(_plainVeth.DeviceNamespace, new IPEndPoint(VethPair.DeviceIPv4, SocketPort),
+            s => QueuedDatagramCheck.EnlargeReceiveBuffer((int)s.Handle, UdpQueuedReceiveBenchmarks.ReceiveBufferBytes));
         _from = new SocketAddress(AddressFamily.InterNetwork);
         _toSocket = _plainVeth.OpenSender(SocketPort, maxDatagrams: int.MaxValue);
 

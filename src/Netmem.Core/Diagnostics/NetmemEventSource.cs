@@ -436,8 +436,45 @@ public sealed unsafe class NetmemEventSource : EventSource
                 && string.Equals(value, DumpArgumentValue, StringComparison.OrdinalIgnoreCase));
         if (dump)
         {
-            WriteDumps();
+            WriteDumpsOffThread();
         }
+    }
+
+    /// <summary>How long a command waits for its dump before returning and letting it finish later.</summary>
+    private static readonly TimeSpan DumpWaitLimit = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Writes the dumps on a thread of its own and waits for it, at most <see cref="DumpWaitLimit"/>.
+    /// The runtime calls <see cref="OnEventCommand"/> holding its EventListener lock, and a dump
+    /// takes the library's locks (the device lock for queues and devices); a thread that holds
+    /// one of those can need the EventListener lock (any first use of a runtime event source
+    /// takes it: a page pool's first destroy-retry timer initialises the framework's). Dumping
+    /// on the command's thread deadlocked both, seen with <c>netmem pools</c> attaching while
+    /// <c>demo --wait</c> rebound a queue. Now a dump that can run completes before the command
+    /// returns, as before; one that waits for such a thread completes once that thread has
+    /// released the lock, after the command returned.
+    /// </summary>
+    [NonEvent]
+    private void WriteDumpsOffThread()
+    {
+        var writer = new Thread(static state =>
+        {
+            try
+            {
+                ((NetmemEventSource)state!).WriteDumps();
+            }
+#pragma warning disable CA1031 // No exception may escape a thread the library owns; a dump that cannot be written has no one else to tell.
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "netmem-introspection-dump",
+        };
+        writer.UnsafeStart(this);
+        writer.Join(DumpWaitLimit);
     }
 
     /// <summary>Registered dump kinds, in registration order. Apart from the source so it exists before the source's constructor delivers a pending command.</summary>

@@ -90,11 +90,17 @@ public sealed class EventPipeTraceSession : IDisposable
             ["MaxHistograms"] = "10",
         });
 
+    /// <summary>How long <see cref="Start"/> waits by default for the process to answer the request to start the session.</summary>
+    public static readonly TimeSpan DefaultStartTimeout = TimeSpan.FromSeconds(30);
+
     /// <summary>
     /// Opens the session. Throws <see cref="ServerNotAvailableException"/> when the process has
-    /// no diagnostic port (not a .NET process, or gone).
+    /// no diagnostic port (not a .NET process, or gone), and <see cref="TimeoutException"/> when
+    /// it does not answer within <paramref name="answerWithin"/> (default
+    /// <see cref="DefaultStartTimeout"/>): its runtime is stuck, and without the bound the tool
+    /// would wait with it forever.
     /// </summary>
-    public void Start()
+    public void Start(TimeSpan? answerWithin = null)
     {
         if (_session is not null)
         {
@@ -102,7 +108,17 @@ public sealed class EventPipeTraceSession : IDisposable
         }
 
         var client = new DiagnosticsClient(_pid);
-        _session = client.StartEventPipeSession(_providers, requestRundown: false, circularBufferMB: 64);
+        TimeSpan limit = answerWithin ?? DefaultStartTimeout;
+        using var answer = new CancellationTokenSource(limit);
+        try
+        {
+            _session = client.StartEventPipeSessionAsync(_providers, requestRundown: false, circularBufferMB: 64, answer.Token).GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (answer.IsCancellationRequested)
+        {
+            throw new TimeoutException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"process {_pid} did not answer the request to start a trace session within {limit.TotalSeconds:0.#} s"));
+        }
     }
 
     /// <summary>

@@ -32,7 +32,7 @@ internal static class TargetSession
     {
         EnsureExists(pid);
         using var session = new EventPipeTraceSession(pid, providers);
-        Attach(session, pid);
+        Attach(session, pid, answerTimeout);
         using var probe = new NetmemProbe(session, answerTimeout);
         SessionEnd end = session.RunAsync(
             e =>
@@ -90,12 +90,15 @@ internal static class TargetSession
     public static CliException NotNetmem(int pid, string detail) =>
         new(ExitCodes.NotNetmem, $"process {pid} has not loaded Netmem ({detail})");
 
-    /// <summary>Opens <paramref name="session"/>, turning "no diagnostic port" into a clear error.</summary>
-    public static void Attach(EventPipeTraceSession session, int pid)
+    /// <summary>
+    /// Opens <paramref name="session"/>, turning "no diagnostic port" and no answer within
+    /// <paramref name="answerTimeout"/> into clear errors.
+    /// </summary>
+    public static void Attach(EventPipeTraceSession session, int pid, TimeSpan answerTimeout)
     {
         try
         {
-            session.Start();
+            session.Start(answerTimeout);
         }
         catch (ServerNotAvailableException)
         {
@@ -105,6 +108,10 @@ internal static class TargetSession
         catch (UnauthorizedAccessException e)
         {
             throw new CliException(ExitCodes.Failure, $"cannot attach to process {pid}: {e.Message}");
+        }
+        catch (TimeoutException e)
+        {
+            throw new CliException(ExitCodes.Failure, $"cannot attach: {e.Message}");
         }
     }
 

@@ -222,4 +222,54 @@ public sealed class NetmemEventSourceTests
         EventWrittenEventArgs dump = Assert.Single(listener.Events, e => e.EventName == "IntrospectionDump" && (string)RecordingListener.Field(e, "kind")! == "test-failing");
         Assert.Equal("{\"error\":\"no \\u0022devices\\u0022 yet\"}", RecordingListener.Field(dump, "json"));
     }
+
+    [Fact]
+    public void A_dump_that_needs_the_device_lock_does_not_deadlock_with_a_thread_that_holds_it_and_needs_the_listener_lock()
+    {
+        // The hang seen with `netmem pools` attaching while `demo --wait` rebound a queue: one
+        // thread holds the device lock and then needs the runtime's EventListener lock (a first
+        // use of a runtime event source takes it; creating a listener does too); a session that
+        // enables introspection holds that lock while the source dumps, and the dump needs the
+        // device lock.
+        using var holding = new ManualResetEventSlim();
+        RecordingListener? listener = null;
+        Exception? fault = null;
+        var enabler = new Thread(() => listener = new RecordingListener(EventLevel.Informational, NetmemEventSource.Keywords.Introspection)) { IsBackground = true };
+        var holder = new Thread(() =>
+        {
+            try
+            {
+                lock (NetDevice.Rtnl)
+                {
+                    holding.Set();
+
+                    // Once the enabler is blocked in its command, ask for the listener lock.
+                    SpinWait.SpinUntil(() => (enabler.ThreadState & ThreadState.WaitSleepJoin) != 0, TimeSpan.FromSeconds(10));
+                    using var second = new RecordingListener(EventLevel.Informational, NetmemEventSource.Keywords.Lifecycle);
+                }
+            }
+#pragma warning disable CA1031 // Reported by the assertion below.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                fault = e;
+            }
+        })
+        { IsBackground = true };
+
+        holder.Start();
+        Assert.True(holding.Wait(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+        enabler.Start();
+
+        Assert.True(holder.Join(TimeSpan.FromSeconds(30)), "the thread holding the device lock never got the listener lock: deadlock");
+        Assert.True(enabler.Join(TimeSpan.FromSeconds(30)), "enabling introspection never returned: deadlock");
+        Assert.Null(fault);
+        using RecordingListener done = listener!;
+        Assert.True(SpinWait.SpinUntil(() => done.Events.Any(e => e.EventName == "IntrospectionDumpCompleted"), TimeSpan.FromSeconds(30)),
+            "the dump never completed after the device lock was released");
+        // The second listener's start dumps again (the keyword is on for the first): both are whole.
+        List<EventWrittenEventArgs> devices = [.. done.Events.Where(e => e.EventName == "IntrospectionDump" && (string)RecordingListener.Field(e, "kind")! == "devices")];
+        Assert.NotEmpty(devices);
+        Assert.All(devices, d => Assert.DoesNotContain("error", (string)RecordingListener.Field(d, "json")!, StringComparison.Ordinal));
+    }
 }
