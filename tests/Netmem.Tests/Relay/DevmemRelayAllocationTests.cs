@@ -41,19 +41,20 @@ public sealed class DevmemRelayAllocationTests
         socket.WaitCompletions(1);
         socket.WaitReadable(1);
         far.WaitReadable(1);
-        // Two measured passes of 1000 datagrams. An allocation per datagram shows in both; a
-        // runtime object made lazily once (a wait's first block on this thread) shows in one at
-        // most. So one pass must be exactly 0 and neither may reach one byte per datagram.
-        long[] allocated = new long[2];
-        for (int pass = 0; pass < 2; pass++)
+        // Three measured passes of 1000 datagrams. An allocation per datagram, or one every 1000
+        // or fewer, shows in every pass; a runtime object or table made lazily once on this
+        // thread (seen: 56 B and, once in CI, 8112 B in a single pass, the other passes exactly 0)
+        // shows in one pass at most. So at least two passes must be exactly 0.
+        long[] allocated = new long[3];
+        for (int pass = 0; pass < allocated.Length; pass++)
         {
             long before = GC.GetAllocatedBytesForCurrentThread();
             Relay(nic, relay, far, frame, cmsgs, linear, 1000);
             allocated[pass] = GC.GetAllocatedBytesForCurrentThread() - before;
         }
 
-        Assert.True(allocated.Min() == 0 && allocated.Max() < 1000, $"allocated {allocated[0]} and {allocated[1]} bytes in two passes of 1000 datagrams");
-        Assert.Equal(2500, relay.Relayed);
+        Assert.True(allocated.Count(a => a == 0) >= 2, $"allocated {string.Join(", ", allocated)} bytes in three passes of 1000 datagrams");
+        Assert.Equal(3500, relay.Relayed);
         Assert.True(relay.Flush(TimeSpan.FromSeconds(10)));
         Assert.Equal(0, socket.TokensOutstanding);
         Assert.Equal(0, relay.BytesCopied);
