@@ -32,6 +32,15 @@ internal static class BenchNamespace
         }
     }
 
+    /// <summary>Throws, naming <paramref name="benchmark"/> and the reason, where AF_XDP benchmarks cannot run (not root, no namespaces, no AF_XDP).</summary>
+    public static void RequireAfXdp(string benchmark)
+    {
+        if (!NetNamespace.IsSupported || XskSocket.UnsupportedReason is not null)
+        {
+            throw new InvalidOperationException($"{benchmark} need root, namespaces and AF_XDP: " + (NetNamespace.UnsupportedReason ?? XskSocket.UnsupportedReason));
+        }
+    }
+
     /// <summary>
     /// A UDP socket created inside <paramref name="ns"/> and bound at <paramref name="at"/>, with a
     /// 5 s receive timeout (a lost datagram fails the run instead of hanging it);

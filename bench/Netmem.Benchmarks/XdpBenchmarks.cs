@@ -77,10 +77,7 @@ public class XdpBenchmarks : IDisposable
     [GlobalSetup]
     public void Setup()
     {
-        if (XskSocket.UnsupportedReason is string why || !NetNamespace.IsSupported)
-        {
-            throw new InvalidOperationException("XdpBenchmarks need root, namespaces and AF_XDP: " + (NetNamespace.UnsupportedReason ?? XskSocket.UnsupportedReason));
-        }
+        BenchNamespace.RequireAfXdp(nameof(XdpBenchmarks));
 
         _payload = new byte[Size];
         _payload.AsSpan().Fill(0x5A);

@@ -88,10 +88,7 @@ public class XdpReceiveBreakdownBenchmarks : IDisposable
     [GlobalSetup]
     public void Setup()
     {
-        if (XskSocket.UnsupportedReason is string why || !NetNamespace.IsSupported)
-        {
-            throw new InvalidOperationException("XdpReceiveBreakdownBenchmarks need root, namespaces and AF_XDP: " + (NetNamespace.UnsupportedReason ?? XskSocket.UnsupportedReason));
-        }
+        BenchNamespace.RequireAfXdp(nameof(XdpReceiveBreakdownBenchmarks));
 
         _payload = new byte[Size];
         _payload.AsSpan().Fill(0x5A);
