@@ -37,8 +37,14 @@ internal static unsafe partial class UdpSocketNative
     /// <summary>sizeof(struct sockaddr_in6): the name area that holds either family.</summary>
     public const int SockAddrSize = 28;
 
-    /// <summary>CMSG_SPACE(sizeof(u32)): room for the SO_RXQ_OVFL control message.</summary>
-    public const int DropCmsgSpace = 24;
+    /// <summary><c>UDP_GRO</c> (level <see cref="IPPROTO_UDP"/>): the kernel may coalesce datagrams of one flow and says their size in a control message.</summary>
+    public const int UDP_GRO = 104;
+
+    /// <summary><c>UDP_SEGMENT</c> (level <see cref="IPPROTO_UDP"/>): a send is cut into datagrams of this size (UDP GSO).</summary>
+    public const int UDP_SEGMENT = 103;
+
+    /// <summary>Two CMSG_SPACE(sizeof(u32)): room for the SO_RXQ_OVFL and the UDP_GRO control messages.</summary>
+    public const int ControlSpace = 48;
 
     [LibraryImport(Lib, EntryPoint = "socket", SetLastError = true)]
     private static partial int SocketRaw(int domain, int type, int protocol);
@@ -201,11 +207,15 @@ internal static unsafe partial class UdpSocketNative
     }
 
     /// <summary>
-    /// Scans control messages for SO_RXQ_OVFL: the socket's drop counter when the datagram was
-    /// queued. Returns -1 when the kernel did not attach it (it does while the counter is 0).
+    /// Scans control messages for SO_RXQ_OVFL (the socket's drop counter when the datagram was
+    /// queued; -1 when absent: the kernel attaches it once the counter is not 0) and UDP_GRO
+    /// (the size of each datagram the kernel coalesced into this one; 0 when absent: a single
+    /// datagram).
     /// </summary>
-    public static long ReadDropCounter(byte* control, int length)
+    public static long ReadControl(byte* control, int length, out int segmentSize)
     {
+        long drops = -1;
+        segmentSize = 0;
         int off = 0;
         while (off + 16 <= length)
         {
@@ -217,15 +227,22 @@ internal static unsafe partial class UdpSocketNative
                 break;
             }
 
-            if (level == SOL_SOCKET && type == SO_RXQ_OVFL && cmsgLen >= 20)
+            if (cmsgLen >= 20)
             {
-                return *(uint*)(control + off + 16);
+                if (level == SOL_SOCKET && type == SO_RXQ_OVFL)
+                {
+                    drops = *(uint*)(control + off + 16);
+                }
+                else if (level == IPPROTO_UDP && type == UDP_GRO)
+                {
+                    segmentSize = *(int*)(control + off + 16);
+                }
             }
 
             off += (int)((cmsgLen + 7) & ~(nuint)7);
         }
 
-        return -1;
+        return drops;
     }
 }
 

@@ -4,7 +4,7 @@ using Netmem.Native;
 namespace Netmem;
 
 /// <summary>
-/// Pages of order 0 to 3 (4 KiB to 32 KiB) carved from memory mapped in large chunks, with their
+/// Pages of order 0 to 5 (4 KiB to 128 KiB) carved from memory mapped in large chunks, with their
 /// descriptors in a parallel table so a data address maps to its descriptor in O(1).
 /// </summary>
 /// <remarks>
@@ -19,8 +19,11 @@ namespace Netmem;
 /// </remarks>
 public sealed unsafe class PageArena : IDisposable
 {
-    /// <summary>Highest supported order (32 KiB pages).</summary>
-    public const int MaxOrder = 3;
+    /// <summary>
+    /// Highest supported order (128 KiB pages): enough for a whole UDP GRO aggregate (up to
+    /// 65,535 bytes) with the io_uring header in front of it.
+    /// </summary>
+    public const int MaxOrder = 5;
 
     /// <summary>Default chunk: 2 MiB, the x86-64 huge page size.</summary>
     public const int DefaultChunkSize = 2 << 20;
@@ -44,13 +47,13 @@ public sealed unsafe class PageArena : IDisposable
 
     /// <summary>Creates an arena that may grow to <paramref name="limitBytes"/>.</summary>
     /// <param name="limitBytes">Upper bound of memory the arena maps; a multiple of <paramref name="chunkSize"/>.</param>
-    /// <param name="chunkSize">Growth step; a power of two of at least 32 KiB.</param>
+    /// <param name="chunkSize">Growth step; a power of two of at least 128 KiB.</param>
     /// <param name="nid">The NUMA node its pages report.</param>
     public PageArena(long limitBytes = 256L << 20, int chunkSize = DefaultChunkSize, int nid = 0)
     {
         if (chunkSize < (NetmemDesc.BasePageSize << MaxOrder) || (chunkSize & (chunkSize - 1)) != 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, "Chunk size must be a power of two of at least 32 KiB.");
+            throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, "Chunk size must be a power of two of at least 128 KiB (one page of the highest order).");
         }
 
         if (limitBytes < chunkSize || limitBytes % chunkSize != 0)
@@ -388,7 +391,7 @@ public sealed unsafe class PageArena : IDisposable
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowBadOrder(int order) =>
-        throw new ArgumentOutOfRangeException(nameof(order), order, $"Page order must be 0..{MaxOrder} (4 KiB to 32 KiB).");
+        throw new ArgumentOutOfRangeException(nameof(order), order, $"Page order must be 0..{MaxOrder} (4 KiB to {NetmemDesc.BasePageSize << MaxOrder >> 10} KiB).");
 
     /// <summary>One order's free list.</summary>
     private sealed class OrderList

@@ -72,6 +72,38 @@ public sealed unsafe partial class PagePool
         return _fragPage;
     }
 
+    /// <summary>
+    /// Splits a netmem the caller holds alone into <paramref name="count"/> pool references, one
+    /// per part it hands to a separate holder (the kernel's <c>page_pool_fragment_netmem</c>): a
+    /// driver that received several packets into one buffer gives each its own reference, and
+    /// the netmem recycles after the last is put. Any thread may put the parts.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is below 1.</exception>
+    /// <exception cref="PagePoolMisuseException">The netmem is not this pool's, or is not in flight (already returned).</exception>
+    /// <exception cref="InvalidOperationException">The netmem already has several references.</exception>
+    public void FragmentNetmem(NetmemRef netmem, long count)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        NetmemDescHeader* h = netmem.Header;
+        if (h == null || h->PoolId != _id || h->State != (int)NetmemState.InFlight || h->PpRefCount != 1)
+        {
+            if (h != null && h->PoolId == _id && h->State == (int)NetmemState.InFlightShared)
+            {
+                throw new InvalidOperationException(
+                    $"{this}: cannot fragment {netmem}: it has {h->PpRefCount} references; only a netmem held by one holder can be split.");
+            }
+
+            throw Misuse(netmem, Unref.Refused);
+        }
+
+        if (count > 1)
+        {
+            // Count first, then mark shared: from here on puts count down instead of claiming.
+            h->PpRefCount = count;
+            Volatile.Write(ref h->State, (int)NetmemState.InFlightShared);
+        }
+    }
+
     /// <summary>Ends carving: drops the bias frags did not use; recycles the page if every frag already came back.</summary>
     private void FinishFragPage()
     {

@@ -36,7 +36,7 @@ public enum DmaDirection
 /// <summary>Parameters of a <see cref="PagePool"/> (the kernel's <c>page_pool_params</c>).</summary>
 public sealed record class PagePoolParams
 {
-    /// <summary>Page order: 0 for 4 KiB pages up to 3 for 32 KiB.</summary>
+    /// <summary>Page order: 0 for 4 KiB pages up to 5 for 128 KiB (<see cref="PageArena.MaxOrder"/>).</summary>
     public int Order { get; init; }
 
     /// <summary>Size of the recycle ring (rounded up to a power of two); 0 means 1024.</summary>

@@ -65,6 +65,13 @@ public sealed unsafe partial class UdpReceiver : IDisposable
     private long _kernelDrops;
     private long _batches;
     private long _discardedAtClose;
+    private long _coalesced;
+
+    /// <summary>The smallest page order <see cref="UdpReceiverOptions.Gro"/> uses: 128 KiB holds a 65,535-byte aggregate and its headers.</summary>
+    internal const int GroOrder = 5;
+
+    /// <summary>A coalesced buffer whose datagrams did not all fit the caller's batch: the rest are delivered first next time.</summary>
+    private Aggregate _pending;
 
     /// <summary>Opens, configures and binds the socket, creates the pool and posts its buffers.</summary>
     /// <exception cref="NetmemException">
@@ -82,6 +89,12 @@ public sealed unsafe partial class UdpReceiver : IDisposable
         {
             throw new NetmemException(Errno.EOPNOTSUPP,
                 $"{Name}: {_region} is device-only; the kernel copies UDP payloads with the CPU, so it can receive only into CPU-mapped memory");
+        }
+
+        if (_region is not null && _options.Gro)
+        {
+            throw new NetmemException(Errno.EOPNOTSUPP,
+                $"{Name}: Gro needs buffers of 128 KiB (a coalesced buffer reaches 65,535 bytes); {_region} gives 4 KiB net_iovs; receive into it without Gro");
         }
 
         _fd = -1;
@@ -106,7 +119,7 @@ public sealed unsafe partial class UdpReceiver : IDisposable
                 Name = Name,
                 Napi = napi,
                 Queue = rxq,
-                Order = _options.BufferOrder,
+                Order = _options.Gro ? Math.Max(_options.BufferOrder, GroOrder) : _options.BufferOrder,
                 PoolSize = (int)Math.Min(PagePool.MaxPoolSize, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)(posted * 2))),
                 Flags = PagePoolFlags.DmaMap | (_region is null ? PagePoolFlags.None : PagePoolFlags.AllowUnreadableNetmem),
                 Arena = _options.Arena,
@@ -180,6 +193,7 @@ public sealed unsafe partial class UdpReceiver : IDisposable
         KernelDrops = Volatile.Read(ref _kernelDrops),
         Batches = Volatile.Read(ref _batches),
         DiscardedAtClose = Volatile.Read(ref _discardedAtClose),
+        Coalesced = Volatile.Read(ref _coalesced),
         Held = _held.Held,
     };
 
@@ -335,6 +349,7 @@ public sealed unsafe partial class UdpReceiver : IDisposable
 
         try
         {
+            DropPending();
             _path.Shutdown();
             _held.ReclaimAll(_pool);
         }
@@ -403,7 +418,12 @@ public sealed unsafe partial class UdpReceiver : IDisposable
             return 0;
         }
 
-        int n = _path.Poll(batch, limit);
+        int n = _pending.Left != 0 ? DrainPending(batch, limit) : 0;
+        if (n < batch.Length && n < limit)
+        {
+            n += _path.Poll(batch[n..], limit - n);
+        }
+
         if (n != 0)
         {
             _batches++;
@@ -467,6 +487,96 @@ public sealed unsafe partial class UdpReceiver : IDisposable
         }
 
         return new UdpDatagram(netmem, netmem.IsNetIov ? 0 : buffer + offset, offset, copied, Math.Max(original, copied), new UdpEndpoint(source), token, truncated);
+    }
+
+    /// <summary>
+    /// Turns one received buffer into records: one, or with <see cref="UdpReceiverOptions.Gro"/>
+    /// one per datagram the kernel coalesced (<paramref name="segment"/> bytes each, the last
+    /// possibly shorter). Each record of a coalesced buffer holds its own pool reference. Writes
+    /// at most <paramref name="limit"/> records into <paramref name="dest"/> (at least one); the
+    /// rest wait in <see cref="_pending"/> for the next receive. Returns how many it wrote.
+    /// </summary>
+    internal int DeliverReceived(NetmemRef netmem, nint buffer, int offset, int copied, int original, in SockAddr source, bool truncated, int segment, Span<UdpDatagram> dest, int limit)
+    {
+        if (segment <= 0 || original <= segment)
+        {
+            dest[0] = MakeRecord(netmem, buffer, offset, copied, original, source, truncated);
+            return 1;
+        }
+
+        // Datagrams wholly past what was copied are lost with the cut (the kernel's MSG_TRUNC);
+        // the order-5 buffers Gro uses hold any aggregate, so this is for a smaller buffer only.
+        int parts = (int)(((long)copied + segment - 1) / segment);
+        int lost = (int)((((long)original + segment - 1) / segment) - parts);
+        if (parts == 0)
+        {
+            _truncated += lost;
+            _pool.RecycleDirect(netmem);
+            return 0;
+        }
+
+        _truncated += lost;
+        _coalesced++;
+        _pool.FragmentNetmem(netmem, parts);
+        _pending = new Aggregate
+        {
+            Netmem = netmem,
+            Buffer = buffer,
+            Next = offset,
+            End = offset + copied,
+            OriginalEnd = offset + original,
+            Segment = segment,
+            Source = source,
+            Left = parts,
+        };
+        return DrainPending(dest, limit);
+    }
+
+    /// <summary>Hands out the waiting datagrams of a coalesced buffer, up to the batch or the limit.</summary>
+    private int DrainPending(Span<UdpDatagram> dest, int limit)
+    {
+        ref Aggregate a = ref _pending;
+        int n = 0;
+        while (a.Left != 0 && n < dest.Length && n < limit)
+        {
+            int len = Math.Min(a.Segment, a.End - a.Next);
+            int original = Math.Min(a.Segment, a.OriginalEnd - a.Next);
+            dest[n++] = MakeRecord(a.Netmem, a.Buffer, a.Next, len, original, a.Source, len < original);
+            a.Next += len;
+            a.Left--;
+        }
+
+        if (a.Left == 0)
+        {
+            a = default;
+        }
+
+        return n;
+    }
+
+    /// <summary>Closing: the references of datagrams never handed out go back to the pool.</summary>
+    private void DropPending()
+    {
+        for (; _pending.Left != 0; _pending.Left--)
+        {
+            _pool.RecycleDirect(_pending.Netmem);
+            _discardedAtClose++;
+        }
+
+        _pending = default;
+    }
+
+    /// <summary>What is left of a coalesced buffer.</summary>
+    private struct Aggregate
+    {
+        public NetmemRef Netmem;
+        public nint Buffer;
+        public int Next;
+        public int End;
+        public int OriginalEnd;
+        public int Segment;
+        public SockAddr Source;
+        public int Left;
     }
 
     internal void NoteKernelDrops(long counter)
@@ -535,6 +645,11 @@ public sealed unsafe partial class UdpReceiver : IDisposable
             }
 
             UdpSocketNative.SetInt(fd, UdpSocketNative.SOL_SOCKET, UdpSocketNative.SO_RXQ_OVFL, 1, "SO_RXQ_OVFL");
+            if (o.Gro)
+            {
+                UdpSocketNative.SetInt(fd, UdpSocketNative.IPPROTO_UDP, UdpSocketNative.UDP_GRO, 1, "UDP_GRO");
+            }
+
             if (o.ReceiveBufferBytes > 0
                 && !UdpSocketNative.TrySetInt(fd, UdpSocketNative.SOL_SOCKET, UdpSocketNative.SO_RCVBUFFORCE, o.ReceiveBufferBytes))
             {

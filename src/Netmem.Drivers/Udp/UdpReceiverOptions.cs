@@ -26,9 +26,22 @@ public sealed record UdpReceiverOptions
 
     /// <summary>
     /// Page order of system-page buffers (4 KiB &lt;&lt; order each); raise it to receive datagrams
-    /// above about 4 KiB whole. Region buffers are 4 KiB <c>net_iov</c>s: order 0 only.
+    /// above about 4 KiB whole. Region buffers are 4 KiB <c>net_iov</c>s: order 0 only. With
+    /// <see cref="Gro"/> the order is at least 5.
     /// </summary>
     public int BufferOrder { get; init; }
+
+    /// <summary>
+    /// Lets the kernel coalesce datagrams of one flow into one buffer (<c>UDP_GRO</c>): a sender
+    /// using UDP GSO (<c>UDP_SEGMENT</c>) over loopback, or a NIC's GRO, hands over up to 64
+    /// datagrams at once, and the receiver splits them into one record each (same source, each
+    /// holding its own pool reference on the shared buffer, which recycles after the last is
+    /// returned). Datagrams arrive whole and in order, as without it.
+    /// An aggregate reaches 65,535 bytes, so buffers are at least order 5 (128 KiB) and a region
+    /// (4 KiB <c>net_iov</c>s) is refused; give fewer <see cref="BufferRingEntries"/> (64-256:
+    /// each buffer holds up to 64 datagrams), since every posted buffer is 128 KiB.
+    /// </summary>
+    public bool Gro { get; init; }
 
     /// <summary>
     /// Receive into this memory instead of system pages: the receiver binds it and its buffers

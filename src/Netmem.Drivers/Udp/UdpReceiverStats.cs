@@ -12,6 +12,12 @@ public readonly record struct UdpReceiverStats
     /// <summary>Payload bytes handed to the caller.</summary>
     public long Bytes { get; init; }
 
+    /// <summary>
+    /// Buffers that held several datagrams the kernel coalesced (<see cref="UdpReceiverOptions.Gro"/>);
+    /// each was split into one record per datagram.
+    /// </summary>
+    public long Coalesced { get; init; }
+
     /// <summary>Datagrams cut to fit their buffer (flagged <see cref="UdpDatagram.Truncated"/>).</summary>
     public long Truncated { get; init; }
 

@@ -37,7 +37,7 @@ internal sealed unsafe class UdpUringPath : UdpPathBase
     private const int ECANCELED = 125;
 
     /// <summary>Bytes ahead of the payload in each buffer: io_uring_recvmsg_out, the name area, the control area.</summary>
-    private const int Headroom = 16 + UdpSocketNative.SockAddrSize + UdpSocketNative.DropCmsgSpace;
+    private const int Headroom = 16 + UdpSocketNative.SockAddrSize + UdpSocketNative.ControlSpace;
 
     private readonly UdpReceiver _r;
     private readonly IoUring _ring;
@@ -92,7 +92,7 @@ internal sealed unsafe class UdpUringPath : UdpPathBase
         _freeBidCount = entries;
         _msg = (MsgHdr*)NativeMemory.AllocZeroed((nuint)sizeof(MsgHdr));
         _msg->NameLen = UdpSocketNative.SockAddrSize;
-        _msg->ControlLen = UdpSocketNative.DropCmsgSpace;
+        _msg->ControlLen = UdpSocketNative.ControlSpace;
         _wakeBuf = (ulong*)NativeMemory.AllocZeroed(sizeof(ulong));
     }
 
@@ -159,7 +159,7 @@ internal sealed unsafe class UdpUringPath : UdpPathBase
                         NetmemRef netmem = TakeBuffer((ushort)(cqe->Flags >> IoUringAbi.CqeBufferShift));
                         if (cqe->Res >= Headroom)
                         {
-                            dest[n++] = Deliver(netmem, cqe->Res);
+                            n += Deliver(netmem, cqe->Res, dest[n..], limit - n);
                         }
                         else
                         {
@@ -201,20 +201,24 @@ internal sealed unsafe class UdpUringPath : UdpPathBase
         return netmem;
     }
 
-    /// <summary>Parses io_uring_recvmsg_out, the source and the drop counter at the head of the buffer; the payload follows them.</summary>
-    private UdpDatagram Deliver(NetmemRef netmem, int res)
+    /// <summary>
+    /// Parses io_uring_recvmsg_out, the source and the control messages (drop counter, GRO
+    /// segment size) at the head of the buffer; the payload follows them.
+    /// </summary>
+    private int Deliver(NetmemRef netmem, int res, Span<UdpDatagram> dest, int limit)
     {
         byte* b = (byte*)_r.BufferAddress(netmem);
         var hdr = (IoUringRecvmsgOut*)b;
         int copied = res - Headroom;
         bool truncated = (hdr->Flags & UdpSocketNative.MSG_TRUNC) != 0;
         SockAddr src = UdpSocketNative.ReadSockAddr(b + 16, (int)Math.Min(hdr->NameLen, (uint)UdpSocketNative.SockAddrSize), out _);
+        int segment = 0;
         if (hdr->ControlLen != 0)
         {
-            _r.NoteKernelDrops(UdpSocketNative.ReadDropCounter(b + 16 + UdpSocketNative.SockAddrSize, (int)hdr->ControlLen));
+            _r.NoteKernelDrops(UdpSocketNative.ReadControl(b + 16 + UdpSocketNative.SockAddrSize, (int)hdr->ControlLen, out segment));
         }
 
-        return _r.MakeRecord(netmem, (nint)b, Headroom, copied, (int)hdr->PayloadLen, src, truncated);
+        return _r.DeliverReceived(netmem, (nint)b, Headroom, copied, (int)hdr->PayloadLen, src, truncated, segment, dest, limit);
     }
 
     /// <summary>Refills free buffer ids, arms what is not armed, and submits.</summary>

@@ -191,7 +191,7 @@ public sealed class PageArenaTests
 
     [Theory]
     [InlineData(-1)]
-    [InlineData(4)]
+    [InlineData(6)]
     [InlineData(11)]
     public void Invalid_order_throws(int order)
     {
@@ -207,7 +207,7 @@ public sealed class PageArenaTests
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new PageArena((2L << 20) + 4096)); // not a multiple of the chunk
         Assert.Throws<ArgumentOutOfRangeException>(() => new PageArena(4L << 20, 3 << 15)); // chunk not a power of two
-        Assert.Throws<ArgumentOutOfRangeException>(() => new PageArena(2L << 20, 16384));   // chunk below 32 KiB
+        Assert.Throws<ArgumentOutOfRangeException>(() => new PageArena(2L << 20, 16384));   // chunk below 128 KiB (one page of the highest order)
     }
 
     [Fact]

@@ -132,4 +132,62 @@ public sealed class PagePoolFragTests
         Assert.Equal(0UL, pool.GetStats().HoldCount);
         pool.Dispose();
     }
+    [Fact]
+    public void FragmentNetmem_gives_one_reference_per_part_and_the_netmem_recycles_once_after_the_last_put_from_any_thread()
+    {
+        using var arena = new PageArena(4 << 20);
+        PagePool pool = Shared(arena);
+        NetmemRef n = pool.AllocNetmem();
+        pool.FragmentNetmem(n, 8);
+        Assert.Equal(8, n.PoolRefCount);
+
+        Parallel.For(0, 7, new ParallelOptions { MaxDegreeOfParallelism = 4 }, _ => pool.PutNetmem(n, -1, allowDirect: false));
+        Assert.Equal(1, n.PoolRefCount);
+        PagePoolStats before = pool.GetStats();
+        pool.PutNetmem(n, -1, allowDirect: false);
+        PagePoolStats after = pool.GetStats();
+        Assert.Equal(Recycled(before) + 1, Recycled(after));
+
+        // A ninth put is a double put, and changes nothing.
+        var e = Assert.Throws<PagePoolMisuseException>(() => pool.PutNetmem(n, -1, allowDirect: false));
+        Assert.Equal(PagePoolMisuse.DoublePut, e.Misuse);
+        Assert.Equal(after, pool.GetStats());
+        pool.Dispose();
+        Assert.True(pool.IsFreed);
+        Assert.True(ArenaWhole(arena));
+    }
+
+    private static ulong Recycled(PagePoolStats s) => s.RecycleCached + s.RecycleCacheFull + s.RecycleRing + s.RecycleRingFull + s.RecycleReleasedRefcnt;
+
+    [Fact]
+    public void FragmentNetmem_refuses_a_netmem_already_shared_returned_or_foreign_and_a_count_below_one_changing_nothing()
+    {
+        using var arena = new PageArena(4 << 20);
+        PagePool pool = Owned(arena);
+        PagePool other = Owned(arena, name: "other");
+        NetmemRef n = pool.AllocNetmem();
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => pool.FragmentNetmem(n, 0));
+        pool.FragmentNetmem(n, 1);
+        Assert.Equal(1, n.PoolRefCount);
+
+        pool.FragmentNetmem(n, 2);
+        var shared = Assert.Throws<InvalidOperationException>(() => pool.FragmentNetmem(n, 3));
+        Assert.Contains("2 references", shared.Message);
+        Assert.Equal(2, n.PoolRefCount);
+
+        NetmemRef foreign = other.AllocNetmem();
+        Assert.Equal(PagePoolMisuse.ForeignPool, Assert.Throws<PagePoolMisuseException>(() => pool.FragmentNetmem(foreign, 2)).Misuse);
+        Assert.Equal(1, foreign.PoolRefCount);
+
+        pool.RecycleDirect(n);
+        pool.RecycleDirect(n);
+        Assert.Equal(PagePoolMisuse.DoublePut, Assert.Throws<PagePoolMisuseException>(() => pool.FragmentNetmem(n, 2)).Misuse);
+
+        other.RecycleDirect(foreign);
+        pool.Dispose();
+        other.Dispose();
+        Assert.True(pool.IsFreed && other.IsFreed);
+        Assert.True(ArenaWhole(arena));
+    }
 }
