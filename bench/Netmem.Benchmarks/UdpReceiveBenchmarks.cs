@@ -20,6 +20,14 @@ namespace Netmem.Benchmarks;
 /// the receive. The burst fits the socket's receive buffer, so nothing is dropped (a lost
 /// datagram would stall the loop, which fails after 5 s instead of hanging). Allocated bytes per
 /// operation are per datagram.</para>
+/// <para><see cref="Sender"/> picks how the same sender sends: separate datagrams
+/// (<c>sendmmsg</c>), or UDP GSO sends of up to 64 datagrams each, as QUIC stacks send. Every
+/// method receives the same datagrams either way: the kernel cuts a GSO send into datagrams for
+/// a socket that did not ask for UDP_GRO, and hands it whole to one that did (the
+/// <c>...Gro</c> methods, which split it into one record per datagram). <c>Socket</c> cannot ask
+/// for GRO: it has no way to learn where the datagrams of a coalesced buffer end. Over loopback,
+/// separate datagrams are never coalesced, so with <see cref="LoopbackSend.Datagrams"/> the Gro
+/// receivers get one datagram per buffer like the others.</para>
 /// <para>On loopback the sender's kernel work (the whole UDP delivery, plus for io_uring the
 /// task work that runs the armed multishot receive as the send returns) is most of each
 /// figure, alike for every method; <see cref="UdpQueuedReceiveBenchmarks"/> measures the
@@ -36,6 +44,8 @@ public class UdpReceiveBenchmarks : IDisposable
 
     private UdpReceiver? _uring;
     private UdpReceiver? _mmsg;
+    private UdpReceiver? _uringGro;
+    private UdpReceiver? _mmsgGro;
     private Socket? _plain;
     private Socket? _saeaSocket;
     private SocketAsyncEventArgs? _saea;
@@ -48,15 +58,23 @@ public class UdpReceiveBenchmarks : IDisposable
     [Params(64, 1400)]
     public int Size { get; set; }
 
+    /// <summary>How the sender sends each burst: separate datagrams, or UDP GSO.</summary>
+    [Params(LoopbackSend.Datagrams, LoopbackSend.Gso)]
+    public LoopbackSend Sender { get; set; }
+
     /// <summary>Datagrams per invocation; <see cref="N"/> under BenchmarkDotNet (it must match OperationsPerInvoke).</summary>
     public int Count { get; set; } = N;
 
     [GlobalSetup]
     public void Setup()
     {
-        _sender = new LoopbackBurstSender(Size, Burst);
+        _sender = new LoopbackBurstSender(Size, Burst, Sender);
         _uring = new UdpReceiver(new UdpReceiverOptions { Path = UdpReceivePath.IoUring, BufferRingEntries = 1024 });
         _mmsg = new UdpReceiver(new UdpReceiverOptions { Path = UdpReceivePath.RecvMmsg, RecvMmsgBatch = Burst });
+
+        // 128 KiB buffers: 128 of them take a burst of separate datagrams with room to spare.
+        _uringGro = new UdpReceiver(new UdpReceiverOptions { Path = UdpReceivePath.IoUring, Gro = true, BufferRingEntries = 128 });
+        _mmsgGro = new UdpReceiver(new UdpReceiverOptions { Path = UdpReceivePath.RecvMmsg, Gro = true, RecvMmsgBatch = Burst });
         _plain = Bound();
         _saeaSocket = Bound();
         _from = new SocketAddress(AddressFamily.InterNetwork);
@@ -77,11 +95,14 @@ public class UdpReceiveBenchmarks : IDisposable
     {
         if (_uring is not null)
         {
-            Console.WriteLine($"// UdpReceiveBenchmarks({Size}): io_uring {_uring.GetStats()}; recvmmsg {_mmsg?.GetStats()}");
+            Console.WriteLine($"// UdpReceiveBenchmarks({Size}, {Sender}): io_uring {_uring.GetStats()}; recvmmsg {_mmsg?.GetStats()}");
+            Console.WriteLine($"// UdpReceiveBenchmarks({Size}, {Sender}): io_uring gro {_uringGro?.GetStats()}; recvmmsg gro {_mmsgGro?.GetStats()}");
         }
 
         _uring?.Dispose();
         _mmsg?.Dispose();
+        _uringGro?.Dispose();
+        _mmsgGro?.Dispose();
         _plain?.Dispose();
         _saeaSocket?.Dispose();
         _saea?.Dispose();
@@ -97,6 +118,9 @@ public class UdpReceiveBenchmarks : IDisposable
         GC.SuppressFinalize(this);
     }
 
+    /// <summary>Buffers the two Gro receivers got coalesced so far (0 unless the sender uses GSO).</summary>
+    public long GroCoalesced => (_uringGro?.GetStats().Coalesced ?? 0) + (_mmsgGro?.GetStats().Coalesced ?? 0);
+
     /// <summary>UdpReceiver, io_uring multishot recvmsg over the pool-fed buffer ring.</summary>
     [Benchmark(OperationsPerInvoke = N)]
     public long UdpReceiverIoUring() => RunReceiver(_uring!);
@@ -104,6 +128,14 @@ public class UdpReceiveBenchmarks : IDisposable
     /// <summary>UdpReceiver, recvmmsg fallback into pool pages.</summary>
     [Benchmark(OperationsPerInvoke = N)]
     public long UdpReceiverRecvMmsg() => RunReceiver(_mmsg!);
+
+    /// <summary>UdpReceiver, io_uring, with UDP_GRO: a GSO send arrives as one buffer, split into one record per datagram.</summary>
+    [Benchmark(OperationsPerInvoke = N)]
+    public long UdpReceiverIoUringGro() => RunReceiver(_uringGro!);
+
+    /// <summary>UdpReceiver, recvmmsg, with UDP_GRO.</summary>
+    [Benchmark(OperationsPerInvoke = N)]
+    public long UdpReceiverRecvMmsgGro() => RunReceiver(_mmsgGro!);
 
     /// <summary>The baseline: Socket.ReceiveFrom (non-allocating SocketAddress overload) into ArrayPool buffers.</summary>
     [Benchmark(Baseline = true, OperationsPerInvoke = N)]
