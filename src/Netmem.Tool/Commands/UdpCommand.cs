@@ -19,6 +19,8 @@ internal sealed class UdpCommand : ToolCommand
     private readonly Option<int> _receivers = ToolOptions.Int("--receivers", "-r", "N", "receivers sharing the port through SO_REUSEPORT, one thread and pool each", 1, 64, 1);
     private readonly Option<string> _path = ToolOptions.OneOf("--path", "the receive path: io_uring provided buffers, recvmmsg, or auto (io_uring where the kernel allows it)", "auto", "auto", "uring", "recvmmsg");
     private readonly Option<bool> _region = ToolOptions.Flag("--region", null, "receive into a bound memfd region (one per receiver) instead of system pages");
+    private readonly Option<bool> _gro = ToolOptions.Flag("--gro", null, "the receivers ask for UDP_GRO: a GSO send arrives as one buffer, split into one record per datagram");
+    private readonly Option<int> _gso = ToolOptions.Int("--gso", null, "N", "datagrams per send; above 1 the senders use UDP GSO (UDP_SEGMENT)", 1, 64, 1);
     private readonly Option<bool> _ipv6 = ToolOptions.Flag("--ipv6", "-6", "bind to ::1 instead of 127.0.0.1");
     private readonly Option<bool> _json = ToolOptions.Json("print the result as one JSON object (snake_case keys; see docs/tool.md) instead of the summary");
     private readonly Option<bool> _progress = ToolOptions.Flag("--progress", null, "print a progress line every second also when stdout is not a terminal");
@@ -32,6 +34,8 @@ internal sealed class UdpCommand : ToolCommand
         Options.Add(_receivers);
         Options.Add(_path);
         Options.Add(_region);
+        Options.Add(_gro);
+        Options.Add(_gso);
         Options.Add(_ipv6);
         Options.Add(_json);
         Options.Add(_progress);
@@ -42,6 +46,7 @@ internal sealed class UdpCommand : ToolCommand
         "netmem udp",
         "netmem udp --count 1000000 --payload 64 --receivers 2 --path recvmmsg",
         "netmem udp --region --json",
+        "netmem udp --payload 64 --gso 64 --gro",
     ];
 
     public override int Run(ParseResult result, CommandContext context)
@@ -60,6 +65,8 @@ internal sealed class UdpCommand : ToolCommand
                 _ => UdpReceivePath.Auto,
             },
             Region = result.GetValue(_region),
+            Gro = result.GetValue(_gro),
+            Gso = result.GetValue(_gso),
             IPv6 = result.GetValue(_ipv6),
             Progress = !json && (result.GetValue(_progress) || context.IsInteractive),
         };

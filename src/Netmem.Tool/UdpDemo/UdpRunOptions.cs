@@ -26,6 +26,12 @@ public sealed record UdpRunOptions
     /// <summary>Size of each receiver's region.</summary>
     public long RegionBytes { get; init; } = 16L << 20;
 
+    /// <summary>The receivers ask for UDP_GRO: datagrams of one GSO send arrive as one buffer, split into one record each.</summary>
+    public bool Gro { get; init; }
+
+    /// <summary>Datagrams per send (1..64): above 1 the senders use UDP GSO (<c>UDP_SEGMENT</c>), as QUIC stacks do.</summary>
+    public int Gso { get; init; } = 1;
+
     /// <summary>Bind to ::1 instead of 127.0.0.1.</summary>
     public bool IPv6 { get; init; }
 

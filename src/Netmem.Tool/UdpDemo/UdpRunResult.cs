@@ -22,6 +22,15 @@ public sealed record UdpRunResult : DemoResult
     /// <summary>True when payloads landed in bound memfd regions.</summary>
     public bool Region { get; init; }
 
+    /// <summary>True when the receivers asked for UDP_GRO.</summary>
+    public bool Gro { get; init; }
+
+    /// <summary>Datagrams per send (above 1: UDP GSO sends).</summary>
+    public int Gso { get; init; }
+
+    /// <summary>Buffers that carried several datagrams the kernel coalesced, summed over the receivers.</summary>
+    public long Coalesced { get; init; }
+
     /// <summary>The kernel's socket drop counters (SO_RXQ_OVFL), summed over the receivers.</summary>
     public long KernelDrops { get; init; }
 

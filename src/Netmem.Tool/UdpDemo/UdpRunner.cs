@@ -25,6 +25,9 @@ public static class UdpRunner
 {
     private const int Batch = 64;
 
+    /// <summary>The most UDP payload one IPv4 send carries (and so one GSO send).</summary>
+    private const int MaxSendPayload = 65507;
+
     /// <summary>Runs the scenario. <paramref name="stop"/> ends sending early (the checks then use what was sent).</summary>
     public static UdpRunResult Run(UdpRunOptions o, TextWriter progress, CancellationToken stop)
     {
@@ -53,7 +56,10 @@ public static class UdpRunner
                     ReusePort = o.Receivers > 1,
                     Path = o.Path,
                     Region = region,
-                    BufferRingEntries = 1024,
+                    Gro = o.Gro,
+
+                    // With Gro each buffer is 128 KiB and holds up to 64 datagrams.
+                    BufferRingEntries = o.Gro ? 128 : 1024,
                     Name = "netmem-udp-rx" + r.ToString(CultureInfo.InvariantCulture),
                 });
                 receivers.Add(rx);
@@ -152,6 +158,9 @@ public static class UdpRunner
                 FallbackReason = reason,
                 Endpoint = endpoint,
                 Region = o.Region,
+                Gro = o.Gro,
+                Gso = o.Gso,
+                Coalesced = stats.Sum(s => s.Coalesced),
                 KernelDrops = drops,
                 Truncated = stats.Sum(s => s.Truncated),
                 BufferRingExhausted = stats.Sum(s => s.BufferRingExhausted),
@@ -195,6 +204,11 @@ public static class UdpRunner
         w.WriteLine(string.Create(c, $"  packets     sent {r.PacketsInjected}  delivered {r.PacketsDelivered}  received {r.PacketsReceived}  verified {r.PacketsVerified}  mismatches {r.PayloadMismatches}"));
         RunChecks.PrintDrops(r, w);
         w.WriteLine(string.Create(c, $"  kernel      drops {r.KernelDrops} (SO_RXQ_OVFL)  truncated {r.Truncated}  buffer ring exhausted {r.BufferRingExhausted}  per receiver {string.Join("/", r.PerReceiver)}"));
+        if (r.Gro || r.Gso > 1)
+        {
+            w.WriteLine(string.Create(c, $"  gso/gro     {r.Gso} datagram(s) per send, UDP_GRO {(r.Gro ? "on" : "off")}, {r.Coalesced} coalesced buffer(s)"));
+        }
+
         RunChecks.PrintPoolsAndResult(r, w);
     }
 
@@ -226,6 +240,26 @@ public static class UdpRunner
         if (o.Window < 1 || o.Window > 65536)
         {
             throw new ArgumentException("--window must be 1..65536.");
+        }
+
+        if (o.Gso < 1 || o.Gso > 64)
+        {
+            throw new ArgumentException("--gso must be 1..64.");
+        }
+
+        if (o.Gso > 1 && (long)o.Gso * o.Payload > MaxSendPayload)
+        {
+            throw new ArgumentException($"--gso {o.Gso} with --payload {o.Payload} makes sends of {(long)o.Gso * o.Payload} bytes; one UDP send carries at most {MaxSendPayload}.");
+        }
+
+        if (o.Window < o.Gso)
+        {
+            throw new ArgumentException("--window must be at least --gso.");
+        }
+
+        if (o.Gro && o.Region)
+        {
+            throw new ArgumentException("--gro needs 128 KiB buffers and a region gives 4 KiB net_iovs: use one or the other.");
         }
 
         if (o.Region && (o.RegionBytes < (4L << 20) || o.RegionBytes % DmabufRegion.Granule != 0))
@@ -282,18 +316,30 @@ public static class UdpRunner
     private static void SendFrom(int sender, long count, UdpRunOptions o, IPEndPoint target, Credit credit, CancellationToken stop)
     {
         using var socket = new Socket(target.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        byte[] payload = new byte[o.Payload];
-        ulong seq = (ulong)sender << 40;
-        for (long i = 0; i < count && !stop.IsCancellationRequested; i++)
+        if (o.Gso > 1)
         {
-            FrameBuilder.FillSequencePayload(payload, seq++);
-            if (!credit.WaitForRoom(o.Window, TimeSpan.FromSeconds(10)))
+            socket.SetRawSocketOption(Native.UdpSocketNative.IPPROTO_UDP, Native.UdpSocketNative.UDP_SEGMENT, BitConverter.GetBytes(o.Payload));
+        }
+
+        // One send: one datagram, or with GSO up to o.Gso of them back to back, each verifiable alone.
+        byte[] payload = new byte[o.Payload * o.Gso];
+        ulong seq = (ulong)sender << 40;
+        for (long i = 0; i < count && !stop.IsCancellationRequested;)
+        {
+            int k = (int)Math.Min(o.Gso, count - i);
+            for (int d = 0; d < k; d++)
+            {
+                FrameBuilder.FillSequencePayload(payload.AsSpan(d * o.Payload, o.Payload), seq++);
+            }
+
+            if (!credit.WaitForRoom(o.Window - k + 1, TimeSpan.FromSeconds(10)))
             {
                 throw new TimeoutException($"the receivers consumed nothing for 10 s ({credit.Sent} sent, {credit.Consumed} consumed)");
             }
 
-            credit.CountSent();
-            socket.SendTo(payload, SocketFlags.None, target);
+            credit.CountSent(k);
+            socket.SendTo(payload.AsSpan(0, k * o.Payload), SocketFlags.None, target);
+            i += k;
         }
     }
 
@@ -307,7 +353,7 @@ public static class UdpRunner
 
         public long Consumed => Volatile.Read(ref _consumed);
 
-        public void CountSent() => Interlocked.Increment(ref _sent);
+        public void CountSent(int n) => Interlocked.Add(ref _sent, n);
 
         public void CountConsumed(int n) => Interlocked.Add(ref _consumed, n);
 

@@ -69,4 +69,42 @@ public sealed class UdpRunnerTests
             UdpRunner.Run(new UdpRunOptions { Count = count, Payload = payload, Progress = false }, TextWriter.Null, TestContext.Current.CancellationToken));
         Assert.Contains(option, e.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData(UdpReceivePath.IoUring)]
+    [InlineData(UdpReceivePath.RecvMmsg)]
+    public void Gso_senders_into_gro_receivers_arrive_coalesced_and_every_datagram_is_verified(UdpReceivePath path)
+    {
+        if (path == UdpReceivePath.IoUring)
+        {
+            Requires.IoUring();
+        }
+
+        var o = new UdpRunOptions { Count = 20_000, Payload = 100, Senders = 2, Path = path, Gso = 64, Gro = true, Progress = false };
+
+        UdpRunResult r = UdpRunner.Run(o, TextWriter.Null, TestContext.Current.CancellationToken);
+        var text = new StringWriter();
+        UdpRunner.PrintSummary(r, text);
+        using JsonDocument json = JsonDocument.Parse(UdpRunner.ToJson(r));
+
+        Assert.True(r.Ok, string.Join("; ", r.Failures));
+        Assert.Equal(20_000, r.PacketsVerified);
+        Assert.Equal(0, r.PayloadMismatches);
+        Assert.Equal(0, r.InflightAfterTeardown);
+        Assert.True(r.Coalesced > 0, "no buffer was coalesced");
+        Assert.Contains("  gso/gro     64 datagram(s) per send, UDP_GRO on", text.ToString(), StringComparison.Ordinal);
+        Assert.True(json.RootElement.GetProperty("gro").GetBoolean());
+        Assert.Equal(64, json.RootElement.GetProperty("gso").GetInt32());
+        Assert.Equal(r.Coalesced, json.RootElement.GetProperty("coalesced").GetInt64());
+    }
+
+    [Theory]
+    [InlineData(64, 1400, false, "--gso")]
+    [InlineData(2, 100, true, "--gro")]
+    public void Gso_and_gro_options_that_cannot_work_are_refused_with_the_option_named(int gso, int payload, bool region, string option)
+    {
+        var e = Assert.Throws<ArgumentException>(() => UdpRunner.Run(
+            new UdpRunOptions { Gso = gso, Payload = payload, Gro = true, Region = region, Progress = false }, TextWriter.Null, TestContext.Current.CancellationToken));
+        Assert.Contains(option, e.Message, StringComparison.Ordinal);
+    }
 }
