@@ -46,6 +46,15 @@ internal static class Requires
         }
     }
 
+    /// <summary>Requires io_uring when a UdpReceiver test runs on that path; recvmmsg needs nothing.</summary>
+    public static void UdpPath(Netmem.Drivers.Udp.UdpReceivePath path)
+    {
+        if (path == Netmem.Drivers.Udp.UdpReceivePath.IoUring)
+        {
+            IoUring();
+        }
+    }
+
     /// <summary>Skips (or, where privileges are promised, fails) unless this kernel lets the process set up io_uring.</summary>
     public static void IoUring()
     {

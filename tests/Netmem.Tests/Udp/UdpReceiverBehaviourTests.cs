@@ -17,13 +17,6 @@ public sealed class UdpReceiverBehaviourTests
 {
     public static TheoryData<UdpReceivePath> Paths => [UdpReceivePath.IoUring, UdpReceivePath.RecvMmsg];
 
-    private static void RequirePath(UdpReceivePath path)
-    {
-        if (path == UdpReceivePath.IoUring)
-        {
-            Requires.IoUring();
-        }
-    }
 
     /// <summary>Receives exactly <paramref name="count"/> datagrams (bounded), verifying each, and returns them.</summary>
     private static UdpTraffic ReceiveAll(UdpReceiver rx, int count, Func<ulong, int> sizeOf, int batchSize = 32)
@@ -70,7 +63,7 @@ public sealed class UdpReceiverBehaviourTests
     [MemberData(nameof(Paths))]
     public void A_datagram_larger_than_its_buffer_arrives_cut_to_the_buffer_and_flagged_truncated(UdpReceivePath path)
     {
-        RequirePath(path);
+        Requires.UdpPath(path);
         using var rx = new UdpReceiver(new UdpReceiverOptions { Path = path });
         int len = rx.MaxPayload + 100;
         UdpTraffic.SendNow(rx.LocalEndpoint, 1, _ => len);
@@ -145,7 +138,7 @@ public sealed class UdpReceiverBehaviourTests
     [MemberData(nameof(Paths))]
     public void IPv6_datagrams_arrive_verified_with_their_IPv6_source(UdpReceivePath path)
     {
-        RequirePath(path);
+        Requires.UdpPath(path);
         if (!Socket.OSSupportsIPv6)
         {
             Requires.Unmet("IPv6 is disabled on this machine");
@@ -237,7 +230,7 @@ public sealed class UdpReceiverBehaviourTests
     [MemberData(nameof(Paths))]
     public void Returning_a_record_twice_is_refused_as_the_pool_refuses_a_double_put_and_changes_nothing(UdpReceivePath path)
     {
-        RequirePath(path);
+        Requires.UdpPath(path);
         using var rx = new UdpReceiver(new UdpReceiverOptions { Path = path });
         UdpTraffic.SendNow(rx.LocalEndpoint, 1, _ => 100);
         var batch = new UdpDatagram[1];
@@ -260,7 +253,7 @@ public sealed class UdpReceiverBehaviourTests
     [MemberData(nameof(Paths))]
     public void A_record_returned_after_dispose_is_refused_because_dispose_took_its_buffer_back(UdpReceivePath path)
     {
-        RequirePath(path);
+        Requires.UdpPath(path);
         var rx = new UdpReceiver(new UdpReceiverOptions { Path = path });
         UdpTraffic.SendNow(rx.LocalEndpoint, 3, _ => 100);
         var batch = new UdpDatagram[3];
@@ -315,7 +308,7 @@ public sealed class UdpReceiverBehaviourTests
     [MemberData(nameof(Paths))]
     public void Receiving_and_returning_a_steady_stream_allocates_nothing_on_the_GC_heap(UdpReceivePath path)
     {
-        RequirePath(path);
+        Requires.UdpPath(path);
         using var rx = new UdpReceiver(new UdpReceiverOptions { Path = path });
         var batch = new UdpDatagram[64];
 

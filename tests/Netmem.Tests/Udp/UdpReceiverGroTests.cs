@@ -29,13 +29,6 @@ public sealed class UdpReceiverGroTests(ITestOutputHelper output)
 
     public static TheoryData<UdpReceivePath> Paths => [UdpReceivePath.IoUring, UdpReceivePath.RecvMmsg];
 
-    private static void RequirePath(UdpReceivePath path)
-    {
-        if (path == UdpReceivePath.IoUring)
-        {
-            Requires.IoUring();
-        }
-    }
 
     private static UdpReceiver Open(UdpReceivePath path, bool ipv6 = false, int maxHeld = 8192, bool gro = true) => new(new UdpReceiverOptions
     {
@@ -83,7 +76,7 @@ public sealed class UdpReceiverGroTests(ITestOutputHelper output)
     [MemberData(nameof(PathsAndFamilies))]
     public void Coalesced_datagrams_come_out_one_record_each_verified_in_order_and_every_buffer_comes_back(UdpReceivePath path, bool ipv6)
     {
-        RequirePath(path);
+        Requires.UdpPath(path);
         const int Count = 20_000;
         var rx = Open(path, ipv6);
         PagePool pool = rx.Pool;
@@ -112,7 +105,7 @@ public sealed class UdpReceiverGroTests(ITestOutputHelper output)
     [MemberData(nameof(Paths))]
     public void A_shared_buffer_recycles_only_after_its_last_record_is_returned_from_any_thread(UdpReceivePath path)
     {
-        RequirePath(path);
+        Requires.UdpPath(path);
         using var rx = Open(path);
         using (var sender = new GsoSender(rx.LocalEndpoint, PerSend, Segment, PerSend, shortLast: false))
         {
@@ -157,7 +150,7 @@ public sealed class UdpReceiverGroTests(ITestOutputHelper output)
     [MemberData(nameof(Paths))]
     public void A_max_held_below_one_buffer_hands_its_datagrams_out_across_receives_in_order(UdpReceivePath path)
     {
-        RequirePath(path);
+        Requires.UdpPath(path);
         using var rx = Open(path, maxHeld: 10);
         using var sender = new GsoSender(rx.LocalEndpoint, 3 * PerSend, Segment, PerSend, shortLast: true);
         sender.SendAll();
@@ -171,7 +164,7 @@ public sealed class UdpReceiverGroTests(ITestOutputHelper output)
     [MemberData(nameof(Paths))]
     public void Disposing_with_records_held_and_datagrams_not_yet_handed_out_leaves_nothing_in_flight(UdpReceivePath path)
     {
-        RequirePath(path);
+        Requires.UdpPath(path);
         var rx = Open(path);
         PagePool pool = rx.Pool;
         using (var sender = new GsoSender(rx.LocalEndpoint, 2 * PerSend, Segment, PerSend, shortLast: false))
@@ -203,7 +196,7 @@ public sealed class UdpReceiverGroTests(ITestOutputHelper output)
     [MemberData(nameof(Paths))]
     public void Without_gro_a_gso_senders_datagrams_arrive_one_buffer_each(UdpReceivePath path)
     {
-        RequirePath(path);
+        Requires.UdpPath(path);
         using var rx = Open(path, gro: false);
         Assert.Equal(0, rx.Pool.Params.Order);
         using var sender = new GsoSender(rx.LocalEndpoint, 2 * PerSend, Segment, PerSend, shortLast: true);
@@ -216,7 +209,7 @@ public sealed class UdpReceiverGroTests(ITestOutputHelper output)
     [MemberData(nameof(Paths))]
     public void Plain_datagrams_still_arrive_whole_with_gro_on(UdpReceivePath path)
     {
-        RequirePath(path);
+        Requires.UdpPath(path);
         using var rx = Open(path);
         Func<ulong, int> size = UdpTraffic.Mixed(1400);
         UdpTraffic.SendNow(rx.LocalEndpoint, 50, size);

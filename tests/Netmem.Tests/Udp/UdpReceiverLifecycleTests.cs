@@ -12,19 +12,12 @@ public sealed class UdpReceiverLifecycleTests
 {
     public static TheoryData<UdpReceivePath> Paths => [UdpReceivePath.IoUring, UdpReceivePath.RecvMmsg];
 
-    private static void RequirePath(UdpReceivePath path)
-    {
-        if (path == UdpReceivePath.IoUring)
-        {
-            Requires.IoUring();
-        }
-    }
 
     [Theory]
     [MemberData(nameof(Paths))]
     public async Task Cancelling_a_waiting_async_receive_throws_OperationCanceled_and_the_next_receive_still_gets_data(UdpReceivePath path)
     {
-        RequirePath(path);
+        Requires.UdpPath(path);
         using var rx = new UdpReceiver(new UdpReceiverOptions { Path = path });
         var batch = new UdpDatagram[8];
         using var cts = new CancellationTokenSource();
@@ -49,7 +42,7 @@ public sealed class UdpReceiverLifecycleTests
     [MemberData(nameof(Paths))]
     public async Task An_async_receive_completes_when_a_datagram_arrives_after_it_started_waiting(UdpReceivePath path)
     {
-        RequirePath(path);
+        Requires.UdpPath(path);
         using var rx = new UdpReceiver(new UdpReceiverOptions { Path = path });
         var batch = new UdpDatagram[8];
 
@@ -68,7 +61,7 @@ public sealed class UdpReceiverLifecycleTests
     [MemberData(nameof(Paths))]
     public void Disposing_while_a_blocking_receive_waits_releases_it_with_ObjectDisposed_and_leaves_nothing_in_flight(UdpReceivePath path)
     {
-        RequirePath(path);
+        Requires.UdpPath(path);
         var rx = new UdpReceiver(new UdpReceiverOptions { Path = path });
         PagePool pool = rx.Pool;
 
@@ -114,7 +107,7 @@ public sealed class UdpReceiverLifecycleTests
     [MemberData(nameof(Paths))]
     public async Task Disposing_while_an_async_receive_waits_faults_it_with_ObjectDisposed_and_leaves_nothing_in_flight(UdpReceivePath path)
     {
-        RequirePath(path);
+        Requires.UdpPath(path);
         var rx = new UdpReceiver(new UdpReceiverOptions { Path = path });
         PagePool pool = rx.Pool;
         var batch = new UdpDatagram[8];
