@@ -17,7 +17,6 @@ public sealed class UdpReceiverBehaviourTests
 {
     public static TheoryData<UdpReceivePath> Paths => [UdpReceivePath.IoUring, UdpReceivePath.RecvMmsg];
 
-
     /// <summary>Receives exactly <paramref name="count"/> datagrams (bounded), verifying each, and returns them.</summary>
     private static UdpTraffic ReceiveAll(UdpReceiver rx, int count, Func<ulong, int> sizeOf, int batchSize = 32)
     {

@@ -29,7 +29,6 @@ public sealed class UdpReceiverGroTests(ITestOutputHelper output)
 
     public static TheoryData<UdpReceivePath> Paths => [UdpReceivePath.IoUring, UdpReceivePath.RecvMmsg];
 
-
     private static UdpReceiver Open(UdpReceivePath path, bool ipv6 = false, int maxHeld = 8192, bool gro = true) => new(new UdpReceiverOptions
     {
         Path = path,

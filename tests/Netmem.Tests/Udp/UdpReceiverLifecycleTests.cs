@@ -12,7 +12,6 @@ public sealed class UdpReceiverLifecycleTests
 {
     public static TheoryData<UdpReceivePath> Paths => [UdpReceivePath.IoUring, UdpReceivePath.RecvMmsg];
 
-
     [Theory]
     [MemberData(nameof(Paths))]
     public async Task Cancelling_a_waiting_async_receive_throws_OperationCanceled_and_the_next_receive_still_gets_data(UdpReceivePath path)
