@@ -493,8 +493,9 @@ public sealed unsafe partial class UdpReceiver : IDisposable
     /// Turns one received buffer into records: one, or with <see cref="UdpReceiverOptions.Gro"/>
     /// one per datagram the kernel coalesced (<paramref name="segment"/> bytes each, the last
     /// possibly shorter). Each record of a coalesced buffer holds its own pool reference. Writes
-    /// at most <paramref name="limit"/> records into <paramref name="dest"/> (at least one); the
-    /// rest wait in <see cref="_pending"/> for the next receive. Returns how many it wrote.
+    /// at most <paramref name="limit"/> records into <paramref name="dest"/> (at least one, unless
+    /// nothing of a coalesced buffer was copied); the rest wait in <see cref="_pending"/> for the
+    /// next receive. Returns how many it wrote.
     /// </summary>
     internal int DeliverReceived(NetmemRef netmem, nint buffer, int offset, int copied, int original, in SockAddr source, bool truncated, int segment, Span<UdpDatagram> dest, int limit)
     {
@@ -507,15 +508,13 @@ public sealed unsafe partial class UdpReceiver : IDisposable
         // Datagrams wholly past what was copied are lost with the cut (the kernel's MSG_TRUNC);
         // the order-5 buffers Gro uses hold any aggregate, so this is for a smaller buffer only.
         int parts = (int)(((long)copied + segment - 1) / segment);
-        int lost = (int)((((long)original + segment - 1) / segment) - parts);
+        _truncated += (int)((((long)original + segment - 1) / segment) - parts);
         if (parts == 0)
         {
-            _truncated += lost;
             _pool.RecycleDirect(netmem);
             return 0;
         }
 
-        _truncated += lost;
         _coalesced++;
         _pool.FragmentNetmem(netmem, parts);
         _pending = new Aggregate
