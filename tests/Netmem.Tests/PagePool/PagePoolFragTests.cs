@@ -157,8 +157,6 @@ public sealed class PagePoolFragTests
         Assert.True(ArenaWhole(arena));
     }
 
-    private static ulong Recycled(PagePoolStats s) => s.RecycleCached + s.RecycleCacheFull + s.RecycleRing + s.RecycleRingFull + s.RecycleReleasedRefcnt;
-
     [Fact]
     public void FragmentNetmem_refuses_a_netmem_already_shared_returned_or_foreign_and_a_count_below_one_changing_nothing()
     {

@@ -3,6 +3,9 @@ namespace Netmem.Tests.PagePools;
 /// <summary>Pools over private arenas, so every count a test asserts is exact.</summary>
 internal static class PoolTestKit
 {
+    /// <summary>Netmems recycled or released at their last put, by whichever path (the sum of the recycle counters).</summary>
+    public static ulong Recycled(PagePoolStats s) => s.RecycleCached + s.RecycleCacheFull + s.RecycleRing + s.RecycleRingFull + s.RecycleReleasedRefcnt;
+
     /// <summary>An owned-mode pool (consumer binding set) over <paramref name="arena"/>.</summary>
     public static PagePool Owned(PageArena arena, int poolSize = 1024, int order = 0, TimeProvider? clock = null, string name = "test") =>
         new(new PagePoolParams

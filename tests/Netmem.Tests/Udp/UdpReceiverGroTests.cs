@@ -4,6 +4,7 @@ using Netmem.Devmem;
 using Netmem.Drivers.Parsing;
 using Netmem.Drivers.Udp;
 using Netmem.Native;
+using Netmem.Tests.PagePools;
 using Netmem.Tests.Support;
 using Xunit;
 
@@ -126,24 +127,22 @@ public sealed class UdpReceiverGroTests(ITestOutputHelper output)
         Assert.Equal(1, rx.GetStats().Coalesced);
 
         // All but one, from other threads in a shuffled order.
-        ulong start = Recycled(rx.Pool.GetStats());
+        ulong start = PoolTestKit.Recycled(rx.Pool.GetStats());
         int[] order = Enumerable.Range(1, PerSend - 1).OrderBy(i => (i * 7919) % 61).ToArray();
         Parallel.ForEach(order, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i => rx.Return(batch[i]));
         Assert.Equal(1, buffer.PoolRefCount);
         Assert.Equal(1, rx.Held);
-        Assert.Equal(start, Recycled(rx.Pool.GetStats()));
+        Assert.Equal(start, PoolTestKit.Recycled(rx.Pool.GetStats()));
         var twice = Assert.Throws<PagePoolMisuseException>(() => rx.Return(batch[5]));
         Assert.Equal(PagePoolMisuse.DoublePut, twice.Misuse);
 
         // 63 returns recycled nothing; the last one recycles the buffer, once.
-        ulong before = Recycled(rx.Pool.GetStats());
+        ulong before = PoolTestKit.Recycled(rx.Pool.GetStats());
         rx.Return(batch[0]);
-        Assert.Equal(before + 1, Recycled(rx.Pool.GetStats()));
+        Assert.Equal(before + 1, PoolTestKit.Recycled(rx.Pool.GetStats()));
         Assert.Equal(0, rx.Held);
         Assert.Throws<PagePoolMisuseException>(() => rx.Return(batch[0]));
     }
-
-    private static ulong Recycled(PagePoolStats s) => s.RecycleCached + s.RecycleCacheFull + s.RecycleRing + s.RecycleRingFull + s.RecycleReleasedRefcnt;
 
     [Theory]
     [MemberData(nameof(Paths))]
