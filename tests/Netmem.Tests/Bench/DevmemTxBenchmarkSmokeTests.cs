@@ -28,14 +28,23 @@ public sealed class DevmemTxBenchmarkSmokeTests
                 Assert.Equal((long)Count * size, (long)m.Invoke(b, null)!);
             }
 
-            // Warmed up: a second pass of each devmem path allocates nothing on the sending thread.
-            foreach (Func<long> send in new Func<long>[] { b.SimNicDevmemSend, b.TunNicDevmemSend })
+            // Warmed up, each devmem path allocates nothing on the sending thread. Three measured
+            // passes of Count sends: an allocation per send, or one every Count sends or fewer,
+            // shows in every pass; an object the runtime makes lazily once on this thread (seen
+            // once in a full parallel run: 56 B in a single pass, as the relay allocation test
+            // saw) shows in one pass at most. So at least two passes must be exactly 0.
+            foreach ((string name, Func<long> send) in new (string, Func<long>)[] { ("SimNicDevmemSend", b.SimNicDevmemSend), ("TunNicDevmemSend", b.TunNicDevmemSend) })
             {
-                long before = GC.GetAllocatedBytesForCurrentThread();
-                long bytes = send();
-                long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-                Assert.Equal((long)Count * size, bytes);
-                Assert.Equal(0, allocated);
+                long[] allocated = new long[3];
+                for (int pass = 0; pass < allocated.Length; pass++)
+                {
+                    long before = GC.GetAllocatedBytesForCurrentThread();
+                    long bytes = send();
+                    allocated[pass] = GC.GetAllocatedBytesForCurrentThread() - before;
+                    Assert.Equal((long)Count * size, bytes);
+                }
+
+                Assert.True(allocated.Count(a => a == 0) >= 2, $"{name}: allocated {string.Join(", ", allocated)} bytes in three passes of {Count} sends");
             }
         }
         finally
